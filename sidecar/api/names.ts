@@ -1,0 +1,23 @@
+/**
+ * Names that the webhook (which adds the sidecar), the sidecar (which runs the daemon) and the plugin
+ * (which finds and execs into it) must agree on. Defined once, here.
+ */
+
+/** The annotation a pod (template) sets to "true" to get the ChaosFS sidecar. */
+export const INJECT_ANNOTATION = 'iochaos.dev/inject';
+
+/** The sidecar container's name; the plugin execs `chaosfs ctl` in it. */
+export const SIDECAR_NAME = 'chaosfs';
+
+/** The daemon's unix control socket (inside the sidecar, or on the host for local targets). */
+export const DEFAULT_CONTROL_SOCKET = '/run/iochaos/chaosfs.sock';
+
+/** Where the daemon keeps its journal; the webhook mounts an emptyDir here. */
+export const DEFAULT_STATE_DIR = '/var/lib/iochaos';
+
+/** The readiness probe the webhook gives the sidecar: exits 0 once the daemon answers. */
+export const HEALTH_COMMAND = ['chaosfs', 'health'];
+
+/** Env vars the webhook sets from the downward API, read by the daemon. */
+export const POD_NAME_ENV = 'POD_NAME';
+export const POD_NAMESPACE_ENV = 'POD_NAMESPACE';
