@@ -1,0 +1,321 @@
+/**
+ * The fault spec: what a rule is, typed once and shared by ChaosFS, the daemon and the plugin.
+ *
+ * Field names follow Chaos Mesh's IOChaos (`action`, `path`, `methods`, `percent`, `delay`, `errno`,
+ * `attr`, `mistake.filling|maxOccurrences|maxLength`) so that existing experiments translate. Two
+ * kinds go beyond it: `bandwidth` and `diskFull`. Every rule also takes `times` and `seed`.
+ *
+ * Input is untrusted (a JSON file, a control socket, a CLI flag): `parseRules` refuses anything
+ * malformed with a message that names the field, e.g. `rules[0].percent: must be at most 100`.
+ */
+import { z } from 'zod';
+import * as os from 'node:os';
+import picomatch from 'picomatch';
+
+/**
+ * Chaos Mesh's FUSE method names. ChaosFS sits on libfuse's high-level (path) API, so several map onto
+ * one of its operations; see METHOD_OF_OPERATION in sidecar/faults/methods.ts for the table.
+ */
+export const METHODS = [
+  'lookup',
+  'forget',
+  'getattr',
+  'setattr',
+  'readlink',
+  'mknod',
+  'mkdir',
+  'unlink',
+  'rmdir',
+  'symlink',
+  'rename',
+  'link',
+  'open',
+  'read',
+  'write',
+  'flush',
+  'release',
+  'fsync',
+  'opendir',
+  'readdir',
+  'releasedir',
+  'fsyncdir',
+  'statfs',
+  'setxattr',
+  'getxattr',
+  'listxattr',
+  'removexattr',
+  'access',
+  'create',
+  'getlk',
+  'setlk',
+  'bmap',
+] as const;
+export type Method = (typeof METHODS)[number];
+
+export const ACTIONS = ['latency', 'fault', 'attrOverride', 'mistake', 'bandwidth', 'diskFull'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+const DURATION_UNITS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/** Parses a Go-style duration ("10ms", "1.5s", "1m30s") into milliseconds; undefined if malformed. */
+export function parseDurationMs(text: string): number | undefined {
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y;
+  if (text === '0') return 0;
+  let total = 0;
+  let matched = 0;
+  re.lastIndex = 0;
+  while (re.lastIndex < text.length) {
+    const m = re.exec(text);
+    if (!m) return undefined;
+    total += Number(m[1]) * DURATION_UNITS[m[2]];
+    matched++;
+  }
+  return matched > 0 ? total : undefined;
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  ki: 1024,
+  kib: 1024,
+  m: 1e6,
+  mb: 1e6,
+  mi: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1e9,
+  gb: 1e9,
+  gi: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** Parses a byte size ("4096", "10MiB", "1.5GB") into bytes; undefined if malformed. */
+export function parseBytes(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(text.trim());
+  if (!m) return undefined;
+  const unit = SIZE_UNITS[m[2].toLowerCase()];
+  return unit === undefined ? undefined : Math.floor(Number(m[1]) * unit);
+}
+
+const duration = z.string().transform((text, ctx) => {
+  const ms = parseDurationMs(text);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration: use e.g. "10ms", "1.5s", "2m"` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const byteSize = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : parseBytes(v);
+  if (n === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a byte size: use e.g. 4096, "64KiB", "10MB"` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const ERRNOS = os.constants.errno as Record<string, number>;
+const ERRNO_NAMES = new Map(Object.entries(ERRNOS).map(([name, n]) => [n, name]));
+
+/** An errno by name ("EIO") or number (5); normalised to the number. */
+const errno = z.union([z.number().int(), z.string()]).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : /^\d+$/.test(v) ? Number(v) : ERRNOS[v.toUpperCase()];
+  if (n === undefined || !ERRNO_NAMES.has(n)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `unknown errno ${JSON.stringify(v)}: use a name like "EIO" or its number`,
+    });
+    return z.NEVER;
+  }
+  return n;
+});
+
+export function errnoName(n: number): string {
+  return ERRNO_NAMES.get(n) ?? String(n);
+}
+
+const glob = z.string().superRefine((pattern, ctx) => {
+  if (pattern.startsWith('/')) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${pattern}" must be relative to the volume root (no leading /)`,
+    });
+    return;
+  }
+  try {
+    picomatch.makeRe(pattern, { strictBrackets: true });
+    picomatch.scan(pattern);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `"${pattern}" is not a valid glob: ${(err as Error).message}` });
+  }
+});
+
+/** Chaos Mesh's `Timespec`. */
+const timespec = z.strictObject({ sec: z.number().int(), nsec: z.number().int().min(0).max(999_999_999) });
+
+/** Chaos Mesh's FileType names for attrOverride.kind. */
+export const FILE_KINDS = [
+  'namedPipe',
+  'charDevice',
+  'blockDevice',
+  'directory',
+  'regularFile',
+  'symlink',
+  'socket',
+] as const;
+export type FileKind = (typeof FILE_KINDS)[number];
+
+const u64 = z.number().int().nonnegative();
+const u32 = z.number().int().nonnegative().max(0xffffffff);
+
+const common = {
+  /** Set by whoever stores the rule when absent; unique among the active rules. */
+  id: z.string().min(1).max(128).optional(),
+  /** Glob relative to the volume root: `*` stays within one directory, `**` crosses them. */
+  path: glob.optional(),
+  methods: z.array(z.enum(METHODS)).min(1).optional(),
+  percent: z.number().min(0).max(100).optional(),
+  /** Only the first N calls that match (after `percent`) are faulted. */
+  times: z.number().int().positive().optional(),
+  /** Seed for this rule's randomness, for reproducible runs. */
+  seed: z.number().int().nonnegative().optional(),
+};
+
+const latency = z.strictObject({
+  ...common,
+  action: z.literal('latency'),
+  delay: duration.refine((ms) => ms >= 0, 'must not be negative'),
+  jitter: duration.optional(),
+});
+
+const fault = z
+  .strictObject({
+    ...common,
+    action: z.literal('fault'),
+    errno: errno.optional(),
+    /** A weighted list, e.g. [{errno:"EIO",weight:3},{errno:"ENOSPC",weight:1}]. */
+    faults: z
+      .array(z.strictObject({ errno, weight: z.number().positive() }))
+      .min(1)
+      .optional(),
+  })
+  .refine((r) => (r.errno === undefined) !== (r.faults === undefined), {
+    message: 'give exactly one of errno or faults',
+    path: ['errno'],
+  });
+
+const attrOverride = z.strictObject({
+  ...common,
+  action: z.literal('attrOverride'),
+  attr: z
+    .strictObject({
+      ino: u64.optional(),
+      size: u64.optional(),
+      blocks: u64.optional(),
+      atime: timespec.optional(),
+      mtime: timespec.optional(),
+      ctime: timespec.optional(),
+      kind: z.enum(FILE_KINDS).optional(),
+      perm: z.number().int().min(0).max(0o7777).optional(),
+      nlink: u32.optional(),
+      uid: u32.optional(),
+      gid: u32.optional(),
+      rdev: u32.optional(),
+    })
+    .refine((a) => Object.keys(a).length > 0, 'give at least one attribute to override'),
+});
+
+const mistake = z.strictObject({
+  ...common,
+  action: z.literal('mistake'),
+  mistake: z.strictObject({
+    filling: z.enum(['zero', 'random']),
+    maxOccurrences: z.number().int().positive(),
+    maxLength: z.number().int().positive(),
+  }),
+});
+
+const bandwidth = z.strictObject({
+  ...common,
+  action: z.literal('bandwidth'),
+  /** Bytes per second, shared by every call the rule matches. */
+  rate: byteSize.refine((n) => n > 0, 'must be more than 0 bytes/s'),
+});
+
+const diskFull = z.strictObject({
+  ...common,
+  action: z.literal('diskFull'),
+  /** ENOSPC once the volume has grown by this many bytes since the rule was set. */
+  limit: byteSize,
+});
+
+export const RuleSchema = z.discriminatedUnion('action', [
+  latency,
+  fault,
+  attrOverride,
+  mistake,
+  bandwidth,
+  diskFull,
+]);
+
+/** A rule as validated and normalised: durations in ms, errnos and sizes as numbers. */
+export type Rule = z.output<typeof RuleSchema>;
+/** A rule as written by a person or sent over the wire. */
+export type RuleInput = z.input<typeof RuleSchema>;
+export type RuleOf<A extends Action> = Extract<Rule, { action: A }>;
+
+export class FaultSpecError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('; '));
+    this.name = 'FaultSpecError';
+  }
+}
+
+function describe(issues: z.core.$ZodIssue[], where: string): string[] {
+  return issues.map((issue) => {
+    const at = [where, ...issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))].join(
+      '',
+    );
+    let message = issue.message;
+    if (issue.code === 'invalid_union' && issue.path.length === 0) message = `unknown action`;
+    if (issue.code === 'unrecognized_keys') message = `unknown field(s): ${issue.keys.join(', ')}`;
+    return `${at.replace(/^\./, '')}: ${message}`;
+  });
+}
+
+/** Validates a list of rules; throws FaultSpecError naming every bad field. */
+export function parseRules(input: unknown, where = 'rules'): Rule[] {
+  if (!Array.isArray(input)) throw new FaultSpecError([`${where}: must be a JSON array of rules`]);
+  const rules: Rule[] = [];
+  const problems: string[] = [];
+  input.forEach((raw, i) => {
+    const at = `${where}[${i}]`;
+    if (typeof raw === 'object' && raw !== null && !ACTIONS.includes((raw as { action?: never }).action!)) {
+      const action = (raw as { action?: unknown }).action;
+      problems.push(
+        `${at}.action: unknown action ${JSON.stringify(action)}; use one of ${ACTIONS.join(', ')}`,
+      );
+      return;
+    }
+    const result = RuleSchema.safeParse(raw);
+    if (result.success) rules.push(result.data);
+    else problems.push(...describe(result.error.issues, at));
+  });
+  const ids = new Set<string>();
+  for (const r of rules) {
+    if (r.id !== undefined && ids.has(r.id)) problems.push(`${where}: id "${r.id}" is used twice`);
+    if (r.id !== undefined) ids.add(r.id);
+  }
+  if (problems.length > 0) throw new FaultSpecError(problems);
+  return rules;
+}

@@ -1,0 +1,87 @@
+/**
+ * One ChaosFS mount: a pass-through of `source` at `mountpoint`, with a rule set that can change while
+ * mounted.
+ *
+ * Cache settings, and why (the one place they are chosen, as in libfuse's passthrough_hp):
+ * - direct_io: every read and write reaches ChaosFS, so no page-cache hit can skip a rule. The cost is
+ *   no kernel read-ahead; what a rule cannot reach is a file's pages once mmap'd (a MAP_SHARED mapping of
+ *   a direct_io file is served by the kernel after the first fault) — see the README.
+ * - attr_timeout=0, entry_timeout=0: every stat and lookup reaches ChaosFS, so attrOverride and getattr
+ *   faults are seen at once and stop at once.
+ * - use_ino: the backing inode numbers show through (and attrOverride can change them).
+ * - hard_remove: an unlinked file that is still open is removed at once, as on the backing, not hidden
+ *   as .fuse_hidden*: the backing fd keeps its data alive.
+ * - allow_other + default_permissions: the app (any uid) can use the mount, and the kernel checks the
+ *   app's permissions against the file's attributes, since the privileged worker would allow anything.
+ */
+import Fuse from 'fuse-native';
+import { promisify } from 'node:util';
+import type { Rule } from '../api/fault-spec';
+import { RuleSet } from '../faults/rule-set';
+import { Backing } from './backing';
+import { makeOperations, type Logger } from './operations';
+import { RulesGate } from './rules-gate';
+
+/** The file-system type the kernel shows (`fuse.chaosfs`), which also marks a path as injected. */
+export const FS_TYPE = 'fuse.chaosfs';
+
+export interface MountOptions {
+  /** The backing directory: a trusted path, or /proc/self/fd/N of a directory fd held by the caller. */
+  source: string;
+  mountpoint: string;
+  rules?: readonly Rule[];
+  log?: Logger;
+}
+
+export class ChaosFs {
+  private closing?: Promise<void>;
+
+  private constructor(
+    private readonly fuse: Fuse,
+    private readonly backing: Backing,
+    readonly mountpoint: string,
+    readonly rules: RuleSet,
+  ) {}
+
+  static async mount(opts: MountOptions): Promise<ChaosFs> {
+    const backing = await Backing.open(opts.source);
+    const rules = new RuleSet();
+    if (opts.rules) rules.replace(opts.rules);
+    const log: Logger = opts.log ?? ((msg, err) => process.stderr.write(`chaosfs: ${msg}: ${String(err)}\n`));
+    const ops = makeOperations(backing, new RulesGate(rules), log);
+    const fuse = new Fuse(opts.mountpoint, ops, {
+      fsname: 'chaosfs',
+      subtype: 'chaosfs',
+      allowOther: true,
+      defaultPermissions: true,
+      directIo: true,
+      attrTimeout: 0,
+      entryTimeout: 0,
+      useIno: true,
+      hardRemove: true,
+      bigWrites: true,
+      timeout: false,
+    });
+    try {
+      await promisify(fuse.mount.bind(fuse))();
+    } catch (err) {
+      backing.close();
+      throw new Error(`cannot mount ChaosFS at ${opts.mountpoint}: ${(err as Error).message}`);
+    }
+    return new ChaosFs(fuse, backing, opts.mountpoint, rules);
+  }
+
+  /**
+   * Clears every rule (cutting delays short), unmounts and closes the backing. Safe to call twice.
+   * `at` says where the mount is now, if it was moved since it was mounted.
+   */
+  unmount(at?: string): Promise<void> {
+    this.closing ??= (async () => {
+      this.rules.clear();
+      if (at) this.fuse.mnt = at;
+      await promisify(this.fuse.close.bind(this.fuse))();
+      this.backing.close();
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * A unix-socket server for the control protocol. Whatever arrives — garbage, half a JSON, a huge line,
+ * unknown fields, a client that never finishes — gets a clear error reply or a closed connection, and
+ * the process serving it stays up.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import {
+  ControlError,
+  ControlRequestSchema,
+  MAX_REQUEST_BYTES,
+  PROTOCOL_VERSION,
+  type ControlReply,
+  type ControlRequest,
+} from '../api/control';
+
+export type Handler = (request: ControlRequest) => Promise<unknown>;
+
+/** How long a client may take to send its request. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+function failure(code: ControlError['code'], message: string): ControlReply {
+  return { version: PROTOCOL_VERSION, ok: false, error: { code, message } };
+}
+
+/** Parses and validates one request line; the error names what was wrong. */
+export function parseRequest(line: string): ControlRequest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch (err) {
+    throw new ControlError('BadRequest', `request is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof raw === 'object' && raw !== null && 'version' in raw && raw.version !== PROTOCOL_VERSION) {
+    throw new ControlError(
+      'Unsupported',
+      `protocol version ${JSON.stringify(raw.version)} is not spoken here (this side speaks ${PROTOCOL_VERSION}): upgrade the older side`,
+    );
+  }
+  const parsed = ControlRequestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      const at = i.path.length ? i.path.join('.') : 'request';
+      if (i.code === 'unrecognized_keys') return `${at}: unknown field(s): ${i.keys.join(', ')}`;
+      if (i.code === 'invalid_union' && i.path[0] === 'op') return `op: unknown operation`;
+      return `${at}: ${i.message}`;
+    });
+    throw new ControlError('BadRequest', problems.join('; '));
+  }
+  return parsed.data;
+}
+
+export async function answer(line: string, handler: Handler): Promise<ControlReply> {
+  try {
+    const result = await handler(parseRequest(line));
+    return { version: PROTOCOL_VERSION, ok: true, result: result ?? null };
+  } catch (err) {
+    if (err instanceof ControlError) return failure(err.code, err.message);
+    if (err instanceof Error && err.name === 'FaultSpecError') return failure('BadRequest', err.message);
+    return failure('Internal', err instanceof Error ? err.message : String(err));
+  }
+}
+
+export class ControlServer {
+  private readonly server: net.Server;
+
+  private constructor(
+    readonly socketPath: string,
+    handler: Handler,
+  ) {
+    this.server = net.createServer((conn) => serve(conn, handler));
+  }
+
+  static async listen(socketPath: string, handler: Handler): Promise<ControlServer> {
+    fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o700 });
+    removeStaleSocket(socketPath);
+    const s = new ControlServer(socketPath, handler);
+    await new Promise<void>((resolve, reject) => {
+      s.server.once('error', reject);
+      s.server.listen(socketPath, () => {
+        s.server.off('error', reject);
+        resolve();
+      });
+    });
+    // Only root may drive injections: the socket grants what the daemon can do.
+    fs.chmodSync(socketPath, 0o600);
+    s.server.on('error', () => {});
+    return s;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    fs.rmSync(this.socketPath, { force: true });
+  }
+}
+
+/** A socket file left by a process that died is removed; one that still answers is refused. */
+function removeStaleSocket(socketPath: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(socketPath);
+  } catch {
+    return;
+  }
+  if (!st.isSocket())
+    throw new Error(`${socketPath} exists and is not a socket: remove it or choose another path`);
+  fs.rmSync(socketPath);
+}
+
+function serve(conn: net.Socket, handler: Handler): void {
+  let buffered = '';
+  let done = false;
+  const finish = (reply: ControlReply) => {
+    if (done) return;
+    done = true;
+    conn.end(JSON.stringify(reply) + '\n');
+  };
+  conn.setTimeout(REQUEST_TIMEOUT_MS, () => {
+    finish(failure('BadRequest', `no complete request within ${REQUEST_TIMEOUT_MS / 1000}s`));
+    conn.destroy();
+  });
+  conn.on('error', () => conn.destroy());
+  conn.setEncoding('utf8');
+  const onRequest = (line: string) => {
+    conn.setTimeout(0);
+    answer(line, handler).then(finish, (err) => finish(failure('Internal', String(err))));
+  };
+  conn.on('data', (chunk: string) => {
+    if (done) return;
+    buffered += chunk;
+    const nl = buffered.indexOf('\n');
+    if (nl >= 0) {
+      conn.pause();
+      onRequest(buffered.slice(0, nl));
+      return;
+    }
+    if (buffered.length > MAX_REQUEST_BYTES) {
+      finish(failure('BadRequest', `request larger than ${MAX_REQUEST_BYTES} bytes`));
+      conn.destroy();
+    }
+  });
+  // A client that half-closes without a newline sent its whole request.
+  conn.on('end', () => {
+    if (!done && buffered.trim() !== '') onRequest(buffered);
+    else if (!done) finish(failure('BadRequest', 'empty request'));
+  });
+}

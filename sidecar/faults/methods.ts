@@ -1,0 +1,62 @@
+/**
+ * Which of Chaos Mesh's method names each ChaosFS operation answers to.
+ *
+ * ChaosFS uses libfuse's high-level (path) API, where the kernel's LOOKUP arrives as a getattr and
+ * SETATTR is split into chmod, chown, truncate and utimens. So:
+ *
+ * | ChaosFS operation                          | methods a rule can name |
+ * |--------------------------------------------|-------------------------|
+ * | getattr, fgetattr                          | getattr, lookup         |
+ * | chmod, chown, truncate, ftruncate, utimens | setattr                 |
+ * | every other operation                      | its own name            |
+ *
+ * `forget`, `getlk`, `setlk` and `bmap` never reach a path-based pass-through (the kernel handles locks
+ * locally), so a rule naming only those matches nothing; the spec accepts them for compatibility.
+ */
+import type { Method } from '../api/fault-spec';
+
+export type Operation =
+  | 'getattr'
+  | 'fgetattr'
+  | 'access'
+  | 'statfs'
+  | 'readdir'
+  | 'readlink'
+  | 'mknod'
+  | 'mkdir'
+  | 'unlink'
+  | 'rmdir'
+  | 'symlink'
+  | 'rename'
+  | 'link'
+  | 'chmod'
+  | 'chown'
+  | 'truncate'
+  | 'ftruncate'
+  | 'utimens'
+  | 'open'
+  | 'create'
+  | 'read'
+  | 'write'
+  | 'flush'
+  | 'fsync'
+  | 'release'
+  | 'setxattr'
+  | 'getxattr'
+  | 'listxattr'
+  | 'removexattr';
+
+const SPECIAL: Partial<Record<Operation, readonly Method[]>> = {
+  getattr: ['getattr', 'lookup'],
+  fgetattr: ['getattr', 'lookup'],
+  chmod: ['setattr'],
+  chown: ['setattr'],
+  truncate: ['setattr'],
+  ftruncate: ['setattr'],
+  utimens: ['setattr'],
+};
+
+/** The method names under which a rule sees this operation. */
+export function methodsOf(op: Operation): readonly Method[] {
+  return SPECIAL[op] ?? [op as Method];
+}
