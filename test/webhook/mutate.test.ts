@@ -1,0 +1,231 @@
+/**
+ * Realistic AdmissionReviews through the running HTTPS server: the returned JSONPatch is applied
+ * with fast-json-patch, the result validated against the Pod schema (kubernetes-models) and the
+ * API server's own cross-field rules, and the patch compared with a golden file
+ * (UPDATE_GOLDEN=1 rewrites them).
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { applyPatch, type Operation } from 'fast-json-patch';
+import { Pod } from 'kubernetes-models/v1/Pod';
+import {
+  DEFAULT_STATE_DIR,
+  HEALTH_COMMAND,
+  INJECT_ANNOTATION,
+  POD_NAME_ENV,
+  POD_NAMESPACE_ENV,
+  SIDECAR_NAME,
+} from '../../sidecar/api/names';
+import { mutatePod } from '../../webhook/mutate';
+import { CASES, alreadyInjectedPod, barePod, deploymentPod, review } from './fixtures';
+import { type Json, REPO_ROOT, TEST_INJECTION, type TestWebhook, startWebhook } from './helpers';
+
+const GOLDEN_DIR = path.join(REPO_ROOT, 'test/golden/webhook');
+
+function decodePatch(response: Json): Operation[] {
+  assert.equal(response.patchType, 'JSONPatch');
+  return JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8'));
+}
+
+/** What the API server checks beyond the OpenAPI schema, for the fields the patch touches. */
+function assertApiServerRules(pod: Json): void {
+  new Pod(pod as never).validate();
+  const spec = pod.spec;
+  const names = [...(spec.initContainers ?? []), ...spec.containers].map((c: Json) => c.name);
+  assert.equal(new Set(names).size, names.length, `duplicate container names: ${names}`);
+  const volumes = (spec.volumes ?? []).map((v: Json) => v.name);
+  assert.equal(new Set(volumes).size, volumes.length, `duplicate volume names: ${volumes}`);
+  for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+    for (const m of c.volumeMounts ?? [])
+      assert.ok(volumes.includes(m.name), `${c.name} mounts unknown volume ${m.name}`);
+  }
+  assert.ok(
+    !(spec.hostPID && spec.shareProcessNamespace),
+    'hostPID and shareProcessNamespace cannot both be set',
+  );
+}
+
+function checkGolden(name: string, patch: Operation[]): void {
+  const file = path.join(GOLDEN_DIR, `${name}.patch.json`);
+  const text = JSON.stringify(patch, null, 2) + '\n';
+  if (process.env.UPDATE_GOLDEN === '1') fs.writeFileSync(file, text);
+  assert.ok(
+    fs.existsSync(file),
+    `no golden file ${file}: run the tests once with UPDATE_GOLDEN=1 and review it`,
+  );
+  assert.equal(text, fs.readFileSync(file, 'utf8'), `patch for ${name} differs from ${file}`);
+}
+
+function sidecarOf(pod: Json): Json {
+  const c = pod.spec.containers.find((x: Json) => x.name === SIDECAR_NAME);
+  assert.ok(c, 'no chaosfs container');
+  return c;
+}
+
+describe('webhook: mutation of realistic AdmissionReviews', () => {
+  let wh: TestWebhook;
+  before(async () => (wh = await startWebhook()));
+  after(async () => wh.close());
+
+  for (const [name, make] of Object.entries(CASES)) {
+    it(`${name}: patch applies, the pod validates, and the patch matches its golden file`, async () => {
+      const rev = make() as Json;
+      const { status, json } = await wh.post(rev);
+      assert.equal(status, 200);
+      assert.equal(json.apiVersion, 'admission.k8s.io/v1');
+      assert.equal(json.kind, 'AdmissionReview');
+      assert.equal(json.response.uid, rev.request.uid);
+      assert.equal(json.response.allowed, true);
+      const patch = decodePatch(json.response);
+      const original = structuredClone(rev.request.object);
+      const patched = applyPatch(structuredClone(original), patch, true, false).newDocument as Json;
+      assertApiServerRules(patched);
+      checkGolden(name, patch);
+
+      assert.equal(patched.spec.shareProcessNamespace, true);
+      const sc = sidecarOf(patched);
+      assert.equal(sc.image, TEST_INJECTION.sidecarImage);
+      assert.deepEqual(sc.command, ['chaosfs', 'daemon']);
+      assert.equal(sc.securityContext.privileged, true);
+      assert.ok(sc.resources.limits.memory && sc.resources.requests.cpu);
+      assert.deepEqual(sc.readinessProbe.exec.command, HEALTH_COMMAND);
+      assert.deepEqual(
+        sc.env.map((e: Json) => [e.name, e.valueFrom.fieldRef.fieldPath]),
+        [
+          [POD_NAME_ENV, 'metadata.name'],
+          [POD_NAMESPACE_ENV, 'metadata.namespace'],
+        ],
+      );
+      const mount = sc.volumeMounts.find((m: Json) => m.mountPath === DEFAULT_STATE_DIR);
+      assert.ok(patched.spec.volumes.some((v: Json) => v.name === mount.name && v.emptyDir));
+      // Nothing the pod had is touched: the app containers, init containers, metadata, status.
+      const app = (p: Json) => p.spec.containers.filter((c: Json) => c.name !== SIDECAR_NAME);
+      assert.deepEqual(app(patched), original.spec.containers);
+      assert.deepEqual(patched.spec.initContainers, original.spec.initContainers);
+      assert.deepEqual(patched.metadata, original.metadata);
+      assert.deepEqual(patched.status, original.status);
+      // Add and replace only: a patch that removes or moves something is out of scope for us.
+      assert.ok(
+        patch.every((op) => op.op === 'add' || op.op === 'replace'),
+        JSON.stringify(patch.map((o) => o.op)),
+      );
+    });
+  }
+
+  it('a Deployment pod with generateName and no name is injected; the downward API will name it', async () => {
+    const rev = CASES['deployment-pod']() as Json;
+    assert.equal(rev.request.object.metadata.name, undefined);
+    assert.equal(rev.request.name, undefined);
+    const { json } = await wh.post(rev);
+    const patched = applyPatch(structuredClone(rev.request.object), decodePatch(json.response))
+      .newDocument as Json;
+    assert.equal(patched.spec.containers.length, 3);
+    assert.deepEqual(
+      patched.spec.initContainers.map((c: Json) => c.name),
+      ['migrate'],
+      'no sidecar among init containers',
+    );
+  });
+
+  it('explicit shareProcessNamespace: false is overridden, and the response carries a warning', async () => {
+    const { json } = await wh.post(CASES['share-process-namespace-false']());
+    assert.equal(json.response.allowed, true);
+    assert.equal(json.response.warnings.length, 1);
+    assert.match(json.response.warnings[0], /shareProcessNamespace was false/);
+    assert.ok(
+      decodePatch(json.response).some(
+        (op) => op.path === '/spec/shareProcessNamespace' && op.op === 'replace',
+      ),
+    );
+  });
+
+  it('an already injected pod gets no patch (no second sidecar)', async () => {
+    const { json } = await wh.post(review(alreadyInjectedPod(), { namespace: 'default', name: 'debug' }));
+    assert.equal(json.response.allowed, true);
+    assert.equal(json.response.patch, undefined);
+    assert.equal(json.response.patchType, undefined);
+  });
+
+  it('is idempotent: re-reviewing its own output yields no patch', async () => {
+    for (const make of Object.values(CASES)) {
+      const rev = make() as Json;
+      const first = await wh.post(rev);
+      rev.request.object = applyPatch(rev.request.object, decodePatch(first.json.response)).newDocument;
+      const second = await wh.post(rev);
+      assert.equal(second.json.response.patch, undefined);
+    }
+  });
+
+  const unpatched: [string, () => Json, RegExp | undefined][] = [
+    ['a pod without the annotation', () => review(barePod({}, {}), { namespace: 'default' }), undefined],
+    [
+      'a pod annotated "false"',
+      () => review(barePod({}, { [INJECT_ANNOTATION]: 'false' }), { namespace: 'default' }),
+      undefined,
+    ],
+    [
+      'a pod annotated "yes"',
+      () => review(barePod({}, { [INJECT_ANNOTATION]: 'yes' }), { namespace: 'default' }),
+      undefined,
+    ],
+    [
+      'a pod annotated "True"',
+      () => review(barePod({}, { [INJECT_ANNOTATION]: 'True' }), { namespace: 'default' }),
+      /only "true"/,
+    ],
+    ['a pod in kube-system', () => review(deploymentPod(), { namespace: 'kube-system' }), /not allowed/],
+    [
+      "a pod in the webhook's own namespace",
+      () => review(deploymentPod(), { namespace: 'iochaos-system' }),
+      /not allowed/,
+    ],
+    [
+      'a Windows pod',
+      () => review(barePod({ os: { name: 'windows' } }), { namespace: 'default' }),
+      /Windows/,
+    ],
+  ];
+  for (const [what, make, warning] of unpatched) {
+    it(`${what} is allowed with no patch`, async () => {
+      const rev = make();
+      const { status, json } = await wh.post(rev);
+      assert.equal(status, 200);
+      assert.equal(json.response.uid, rev.request.uid);
+      assert.equal(json.response.allowed, true);
+      assert.equal(json.response.patch, undefined);
+      if (warning) assert.match(json.response.warnings?.[0] ?? '', warning);
+      else assert.equal(json.response.warnings, undefined);
+    });
+  }
+
+  it('only the namespaces in an allow-list are injected', async () => {
+    const only = await startWebhook({ injection: { ...TEST_INJECTION, includeNamespaces: ['staging'] } });
+    try {
+      const out = await only.post(review(barePod(), { namespace: 'default' }));
+      assert.equal(out.json.response.patch, undefined);
+      const inn = await only.post(review(barePod(), { namespace: 'staging' }));
+      assert.ok(inn.json.response.patch);
+    } finally {
+      await only.close();
+    }
+  });
+
+  it('a hostPID pod gets the sidecar without shareProcessNamespace (the API server forbids both)', async () => {
+    const rev = review(barePod({ hostPID: true }), { namespace: 'default' }) as Json;
+    const { json } = await wh.post(rev);
+    const patched = applyPatch(rev.request.object, decodePatch(json.response)).newDocument as Json;
+    assertApiServerRules(patched);
+    assert.equal(patched.spec.shareProcessNamespace, undefined);
+    sidecarOf(patched);
+    assert.match(json.response.warnings[0], /hostPID/);
+  });
+
+  it('mutatePod never changes its input', () => {
+    const pod = deploymentPod();
+    const before = structuredClone(pod);
+    const r = mutatePod(pod as never, 'shop', TEST_INJECTION);
+    assert.equal(r.injected, true);
+    assert.deepEqual(pod, before);
+  });
+});
