@@ -83,7 +83,7 @@ describe('webhook: HTTPS server', () => {
 
   it('logs one JSON object per line, with level, time and message', async () => {
     await wh.post(CASES['deployment-pod']());
-    const injected = wh.logs.lines.findLast((l) => l.msg === 'injected chaosfs sidecar');
+    const injected = [...wh.logs.lines].reverse().find((l) => l.msg === 'injected chaosfs sidecar');
     assert.ok(injected, 'no injection log line');
     assert.equal(injected.level, 'info');
     assert.equal(injected.namespace, 'shop');
