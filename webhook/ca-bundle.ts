@@ -28,7 +28,9 @@ export async function syncCaBundle(
   for (let i = 0; i < attempts; i++) {
     let current: V1MutatingWebhookConfiguration;
     try {
-      current = await api.readMutatingWebhookConfiguration({ name });
+      // client-node turns timestamps into Date objects, which compare() would walk as strings
+      // character by character; plain JSON on both sides keeps the patch to what we changed.
+      current = JSON.parse(JSON.stringify(await api.readMutatingWebhookConfiguration({ name })));
     } catch (err) {
       if (statusCode(err) === 404) {
         // Installed in the wrong order, or not yet: the next resync tries again.
@@ -40,7 +42,7 @@ export async function syncCaBundle(
       }
       throw new Error(`cannot read MutatingWebhookConfiguration ${name}: ${apiMessage(err)}`, { cause: err });
     }
-    const next = structuredClone(current);
+    const next: V1MutatingWebhookConfiguration = JSON.parse(JSON.stringify(current));
     for (const w of next.webhooks ?? []) {
       w.clientConfig = { ...w.clientConfig, caBundle: want };
     }
