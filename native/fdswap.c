@@ -1,0 +1,1155 @@
+/*
+ * iochaos-fdswap: move a running process's open files (and cwd) under PATH
+ * from one mount to another, with ptrace.
+ *
+ *   iochaos-fdswap --path PATH --from SPEC --to SPEC --pid PID [--pid PID ...]
+ *                  [--timeout-ms N] [--max-batch N]
+ *   SPEC: root:PID  PATH as PID sees it now (the top mount at PATH)
+ *         dir:DIR   a directory this helper opens as given, e.g. /proc/W/fd/N
+ *         mnt:ID    (--from only) the mount with this id
+ *
+ * Per process, in three phases, so that only the cheap part has every thread
+ * stopped:
+ *  0. nothing stopped: list the fds under PATH on mount A, take our own copy
+ *     of each open file (pidfd_getfd) and open the same relative path on B
+ *     with the same flags (opening through FUSE is the slow part);
+ *  1. one thread stopped: map a scratch page, make a socketpair in the
+ *     target, take one end, and pass the new files in with SCM_RIGHTS;
+ *  2. every thread stopped: check each fd is still the file we saw (kcmp),
+ *     copy the offsets, then one injected blob runs dup3(new, old) for all
+ *     of them; the other threads are let go right after;
+ *  3. one thread stopped: close the spare fds, the socket, the scratch page,
+ *     put its registers back and let go.
+ * One JSON report on stdout. See README.md for what is left alone and why.
+ */
+#define _GNU_SOURCE
+#include "fdswap.h"
+#include "arch.h"
+#include "kernel.h"
+#include "ptrace.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#define SENTINEL ((int64_t)0x7eadbeef7eadbeefLL)
+
+static const char *g_path;
+static size_t g_pathlen;
+static int g_from_mnt, g_to_mnt, g_tofd;
+static int g_max_batch = 1 << 30;
+
+static long long now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void *xcalloc(size_t n, size_t s)
+{
+	void *p = calloc(n ? n : 1, s);
+	if (!p)
+		die(EXIT_FAILED, "out of memory");
+	return p;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p)
+		die(EXIT_FAILED, "out of memory");
+	return p;
+}
+
+static void add_skip(struct proc *p, int fd, const char *path, const char *reason)
+{
+	if (p->ns == p->scap) {
+		p->scap = p->scap ? p->scap * 2 : 64;
+		p->s = realloc(p->s, p->scap * sizeof *p->s);
+		if (!p->s)
+			die(EXIT_FAILED, "out of memory");
+	}
+	p->s[p->ns++] = (struct skip){fd, xstrdup(path), xstrdup(reason)};
+}
+
+static struct entry *add_entry(struct proc *p)
+{
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 64;
+		p->e = realloc(p->e, p->cap * sizeof *p->e);
+		if (!p->e)
+			die(EXIT_FAILED, "out of memory");
+	}
+	struct entry *e = &p->e[p->n++];
+	memset(e, 0, sizeof *e);
+	e->held_old = e->held_new = e->spare = -1;
+	e->pos = -1;
+	return e;
+}
+
+/* "PATH" or "PATH/..." as the target sees it; returns the relative part. */
+static const char *under_path(const char *link)
+{
+	if (strncmp(link, g_path, g_pathlen) != 0)
+		return NULL;
+	if (link[g_pathlen] == 0)
+		return ".";
+	if (link[g_pathlen] == '/')
+		return link + g_pathlen + 1;
+	return NULL;
+}
+
+static char task_state(pid_t pid, pid_t tid)
+{
+	char p[96], buf[512];
+	snprintf(p, sizeof p, "/proc/%d/task/%d/stat", pid, tid);
+	if (read_small(AT_FDCWD, p, buf, sizeof buf) < 0)
+		return 'X';
+	char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' ? rp[2] : '?';
+}
+
+/* The live thread ids of pid, or -1. */
+static int list_tasks(pid_t pid, pid_t **out)
+{
+	char p[64];
+	snprintf(p, sizeof p, "/proc/%d/task", pid);
+	DIR *d = opendir(p);
+	if (!d)
+		return -1;
+	size_t n = 0, cap = 16;
+	pid_t *v = xcalloc(cap, sizeof *v);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		if (n == cap) {
+			cap *= 2;
+			v = realloc(v, cap * sizeof *v);
+			if (!v)
+				die(EXIT_FAILED, "out of memory");
+		}
+		v[n++] = atoi(de->d_name);
+	}
+	closedir(d);
+	*out = v;
+	return (int)n;
+}
+
+/* ---------- phase 0: what to swap ---------- */
+
+static const char *kind_of(const char *link)
+{
+	if (!strncmp(link, "socket:", 7))
+		return "socket";
+	if (!strncmp(link, "pipe:", 5))
+		return "pipe";
+	if (!strncmp(link, "anon_inode:", 11))
+		return "anon inode";
+	return "not under PATH";
+}
+
+static void scan_fds(struct proc *p)
+{
+	char dpath[96];
+	snprintf(dpath, sizeof dpath, "/proc/%d/task/%d/fd", p->pid, p->t0);
+	int dfd = open(dpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(dpath, sizeof dpath, "/proc/%d/task/%d/fdinfo", p->pid, p->t0);
+	int ifd = open(dpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d || ifd < 0) {
+		snprintf(p->error, sizeof p->error, "cannot list /proc/%d/task/%d/fd: %s", p->pid,
+			 p->t0, strerror(errno));
+		if (d)
+			closedir(d);
+		if (ifd >= 0)
+			close(ifd);
+		return;
+	}
+	struct dirent *de;
+	char link[PATH_MAX + 32], info[8192];
+	while ((de = readdir(d))) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		int fd = atoi(de->d_name);
+		ssize_t ln = readlinkat(dfd, de->d_name, link, sizeof link - 1);
+		if (ln < 0)
+			continue; /* closed meanwhile */
+		link[ln] = 0;
+		const char *rel = link[0] == '/' ? under_path(link) : NULL;
+		if (!rel) {
+			add_skip(p, fd, link, kind_of(link));
+			continue;
+		}
+		if (read_small(ifd, de->d_name, info, sizeof info) < 0)
+			continue;
+		long long pos = -1;
+		int flags = 0, mnt = -1;
+		char *l;
+		if ((l = strstr(info, "pos:")))
+			pos = strtoll(l + 4, NULL, 10);
+		if ((l = strstr(info, "flags:")))
+			flags = (int)strtol(l + 6, NULL, 8);
+		if ((l = strstr(info, "mnt_id:")))
+			mnt = atoi(l + 7);
+		char why[128];
+		if (mnt == g_to_mnt) {
+			add_skip(p, fd, link, "already on the new mount");
+			continue;
+		}
+		if (mnt != g_from_mnt) {
+			snprintf(why, sizeof why, "on another mount (mnt %d)", mnt);
+			add_skip(p, fd, link, why);
+			continue;
+		}
+		if (strstr(info, "\nlock:") || !strncmp(info, "lock:", 5)) {
+			add_skip(p, fd, link, "holds file locks (closing the old fd would drop them)");
+			continue;
+		}
+		if (flags & O_ASYNC) {
+			add_skip(p, fd, link, "O_ASYNC (its signal owner cannot be copied)");
+			continue;
+		}
+		struct entry *e = add_entry(p);
+		e->fd = fd;
+		e->path = xstrdup(link);
+		e->flags = flags & ~O_CLOEXEC;
+		e->cloexec = !!(flags & O_CLOEXEC);
+		e->pos = pos;
+	}
+	closedir(d);
+	close(ifd);
+}
+
+/*
+ * Takes our own copy of the target's open file and opens the same relative
+ * path on mount B with the same flags and offset. Done per batch, outside
+ * any stop: opening through FUSE is the slow part.
+ */
+static void prepare(struct proc *p, struct entry *e)
+{
+	const char *rel = under_path(e->path);
+	int held = sys_pidfd_getfd(p->pidfd, e->fd);
+	if (held < 0) {
+		snprintf(e->dropped_buf, sizeof e->dropped_buf, "pidfd_getfd: %s", strerror(errno));
+		e->dropped = e->dropped_buf;
+		return;
+	}
+	struct stat st;
+	if (fstat(held, &st) != 0 || st.st_nlink == 0) {
+		e->dropped = "deleted while open";
+		close(held);
+		return;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+		e->dropped = S_ISFIFO(st.st_mode)   ? "named pipe (a reopen is another pipe)"
+			     : S_ISSOCK(st.st_mode) ? "unix socket"
+			     : S_ISLNK(st.st_mode)  ? "O_PATH fd of a symlink"
+						    : "device node";
+		close(held);
+		return;
+	}
+	int oflags = (e->flags & ~(O_CLOEXEC | O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) | O_CLOEXEC;
+	int nf = sys_openat2(g_tofd, rel, (uint64_t)oflags, 0,
+			     RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+	if (nf < 0) {
+		snprintf(e->dropped_buf, sizeof e->dropped_buf, "cannot open it on the new mount: %s",
+			 strerror(errno));
+		e->dropped = e->dropped_buf;
+		close(held);
+		return;
+	}
+	struct stat nst;
+	if (fstat(nf, &nst) != 0 || (nst.st_mode & S_IFMT) != (st.st_mode & S_IFMT)) {
+		e->dropped = "not the same kind of file on the new mount";
+		close(held);
+		close(nf);
+		return;
+	}
+	e->held_old = held;
+	e->held_new = nf;
+	e->isdir = S_ISDIR(st.st_mode);
+	/* Copy the offset now; the stop only redoes it for files that moved since. */
+	off_t pos = lseek(held, 0, SEEK_CUR);
+	e->pos = pos;
+	if (pos > 0 && lseek(nf, pos, SEEK_SET) != pos && !e->isdir)
+		e->pos = -2; /* retried in the stop, dropped there if it fails again */
+}
+
+static void release(struct entry *e)
+{
+	if (e->held_old >= 0)
+		close(e->held_old);
+	if (e->fd >= 0 && e->held_new >= 0)
+		close(e->held_new);
+	e->held_old = -1;
+	if (e->fd >= 0)
+		e->held_new = -1;
+}
+
+static void scan_cwd_root_maps(struct proc *p)
+{
+	char q[96], link[PATH_MAX + 32];
+	snprintf(q, sizeof q, "/proc/%d/task/%d/cwd", p->pid, p->t0);
+	ssize_t ln = readlink(q, link, sizeof link - 1);
+	if (ln > 0) {
+		link[ln] = 0;
+		const char *rel = under_path(link);
+		struct statx sx;
+		/* Following the magic link on purpose: the mount of the cwd itself. */
+		if (rel && statx(AT_FDCWD, q, 0, STATX_MNT_ID, &sx) == 0) {
+			int mnt = (int)sx.stx_mnt_id;
+			if (mnt == g_from_mnt) {
+				int nf = sys_openat2(g_tofd, rel, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+						     RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+							     RESOLVE_NO_MAGICLINKS);
+				if (nf < 0) {
+					char why[128];
+					snprintf(why, sizeof why, "cannot open it on the new mount: %s",
+						 strerror(errno));
+					add_skip(p, -1, link, why);
+				} else {
+					struct entry *e = add_entry(p);
+					e->fd = -1;
+					e->path = xstrdup(link);
+					e->held_new = nf;
+					e->isdir = 1;
+				}
+			} else if (mnt != g_to_mnt) {
+				add_skip(p, -1, link, "cwd on another mount");
+			}
+		}
+	}
+	snprintf(q, sizeof q, "/proc/%d/root", p->pid);
+	ln = readlink(q, link, sizeof link - 1);
+	if (ln > 0) {
+		link[ln] = 0;
+		if (under_path(link))
+			add_skip(p, -2, link, "root directory (chroot) under PATH: not swapped");
+	}
+	/* Mappings are reported, not moved: see README.md. */
+	snprintf(q, sizeof q, "/proc/%d/maps", p->pid);
+	FILE *f = fopen(q, "re");
+	if (!f)
+		return;
+	char line[PATH_MAX + 256], last[PATH_MAX + 1] = "";
+	while (fgets(line, sizeof line, f)) {
+		char *path = strchr(line, '/');
+		if (!path)
+			continue;
+		path[strcspn(path, "\n")] = 0;
+		if (!under_path(path) || !strcmp(path, last))
+			continue;
+		snprintf(last, sizeof last, "%s", path);
+		add_skip(p, -3, path,
+			 "mmap'd: not replaced, the mapping keeps using the original file");
+	}
+	fclose(f);
+}
+
+/* ---------- phases 1-3 ---------- */
+
+/* Scratch page layout in the target. */
+#define OFF_CODE 0
+#define OFF_SV 128
+#define OFF_IOV 192
+#define OFF_BYTE 256
+#define OFF_MSG 320
+#define OFF_CMSG 512
+#define OFF_TABLE 4096
+
+struct ctx {
+	struct proc *p;
+	struct tracee t0;
+	arch_regs_t saved;
+	unsigned long insn;    /* a syscall instruction in the target */
+	unsigned long scratch; /* our mapping in the target */
+	size_t scratch_len;
+	int target_sock; /* target's socket end, -1 if none */
+	int hsock;	 /* our end */
+	size_t cap;	 /* table entries that fit */
+	struct blob_entry *tab;
+};
+
+static int rw_target(pid_t pid, unsigned long addr, void *buf, size_t len, int write)
+{
+	struct iovec l = {buf, len}, r = {(void *)addr, len};
+	ssize_t n = write ? process_vm_writev(pid, &l, 1, &r, 1, 0)
+			  : process_vm_readv(pid, &l, 1, &r, 1, 0);
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+/* Finds the bytes of a syscall instruction in an executable mapping, vDSO first:
+ * executing it there changes no memory of the target. */
+static unsigned long find_syscall_insn(pid_t pid)
+{
+	char q[64];
+	snprintf(q, sizeof q, "/proc/%d/maps", pid);
+	FILE *f = fopen(q, "re");
+	if (!f)
+		return 0;
+	char line[PATH_MAX + 256];
+	unsigned long found = 0;
+	for (int pass = 0; pass < 2 && !found; pass++) {
+		rewind(f);
+		while (!found && fgets(line, sizeof line, f)) {
+			unsigned long lo, hi;
+			char perms[8];
+			if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[2] != 'x')
+				continue;
+			int vdso = strstr(line, "[vdso]") != NULL;
+			if (pass == 0 ? !vdso : vdso)
+				continue;
+			size_t len = hi - lo > (1 << 20) ? (1 << 20) : hi - lo;
+			unsigned char *buf = malloc(len);
+			if (buf && rw_target(pid, lo, buf, len, 0) == 0) {
+				unsigned char *m = memmem(buf, len, arch_syscall_insn,
+							  ARCH_SYSCALL_INSN_LEN);
+				if (m)
+					found = lo + (unsigned long)(m - buf);
+			}
+			free(buf);
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static int rsys(struct ctx *c, long nr, long a0, long a1, long a2, long a3, long a4, long a5,
+		long *ret)
+{
+	return tr_syscall(&c->t0, &c->saved, c->insn, nr, a0, a1, a2, a3, a4, a5, ret);
+}
+
+static void set_err(struct proc *p, const char *what, int rc, long sysret)
+{
+	if (p->error[0])
+		return;
+	if (rc == TR_GONE)
+		snprintf(p->error, sizeof p->error, "%s: the thread exited", what);
+	else if (rc == TR_TIMEOUT)
+		snprintf(p->error, sizeof p->error, "%s: no stop within the timeout", what);
+	else if (rc)
+		snprintf(p->error, sizeof p->error, "%s: %s", what, strerror(errno));
+	else
+		snprintf(p->error, sizeof p->error, "%s: %s", what, strerror((int)-sysret));
+}
+
+/* Passes our fds into the target; fills spare[] with the target's fd numbers. */
+static int transfer(struct ctx *c, const int *fds, int *spare, size_t n)
+{
+	pid_t pid = c->p->pid;
+	for (size_t off = 0; off < n; off += FDS_PER_MSG) {
+		size_t k = n - off < FDS_PER_MSG ? n - off : FDS_PER_MSG;
+		char cbuf[CMSG_SPACE(FDS_PER_MSG * sizeof(int))];
+		memset(cbuf, 0, sizeof cbuf);
+		char byte = 'x';
+		struct iovec iov = {&byte, 1};
+		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				   .msg_controllen = CMSG_SPACE(k * sizeof(int))};
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(k * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds + off, k * sizeof(int));
+		if (sendmsg(c->hsock, &m, MSG_NOSIGNAL) != 1) {
+			set_err(c->p, "sendmsg(SCM_RIGHTS)", TR_ERR, 0);
+			return -1;
+		}
+		/* The target's msghdr, rewritten each time: recvmsg updates it. */
+		struct msghdr rm = {.msg_iov = (void *)(c->scratch + OFF_IOV), .msg_iovlen = 1,
+				    .msg_control = (void *)(c->scratch + OFF_CMSG),
+				    .msg_controllen = CMSG_SPACE(FDS_PER_MSG * sizeof(int))};
+		struct iovec riov = {(void *)(c->scratch + OFF_BYTE), 1};
+		if (rw_target(pid, c->scratch + OFF_MSG, &rm, sizeof rm, 1) ||
+		    rw_target(pid, c->scratch + OFF_IOV, &riov, sizeof riov, 1)) {
+			set_err(c->p, "process_vm_writev", TR_ERR, 0);
+			return -1;
+		}
+		long ret;
+		int rc = rsys(c, SYS_recvmsg, c->target_sock, (long)(c->scratch + OFF_MSG),
+			      MSG_CMSG_CLOEXEC, 0, 0, 0, &ret);
+		if (rc || ret != 1) {
+			set_err(c->p, "recvmsg in the target", rc, ret);
+			return -1;
+		}
+		char rbuf[CMSG_SPACE(FDS_PER_MSG * sizeof(int))];
+		if (rw_target(pid, c->scratch + OFF_MSG, &rm, sizeof rm, 0) ||
+		    rw_target(pid, c->scratch + OFF_CMSG, rbuf, sizeof rbuf, 0)) {
+			set_err(c->p, "process_vm_readv", TR_ERR, 0);
+			return -1;
+		}
+		struct msghdr lm = {.msg_control = rbuf, .msg_controllen = rm.msg_controllen};
+		size_t got = 0;
+		for (struct cmsghdr *h = CMSG_FIRSTHDR(&lm); h; h = CMSG_NXTHDR(&lm, h)) {
+			if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t cnt = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < cnt && got < k; i++)
+				memcpy(&spare[off + got++], CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+		}
+		if (got != k || (rm.msg_flags & MSG_CTRUNC)) {
+			/* Those that did land are in spare[] and get closed by the caller. */
+			for (size_t i = got; i < k; i++)
+				spare[off + i] = -1;
+			snprintf(c->p->error, sizeof c->p->error,
+				 "the target received %zu of %zu fds (RLIMIT_NOFILE?)", got, k);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Runs n table entries in the target; results come back in c->tab[i].ret. */
+static int run_table(struct ctx *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		c->tab[i].ret = SENTINEL;
+	pid_t pid = c->p->pid;
+	size_t bytes = n * sizeof *c->tab;
+	if (rw_target(pid, c->scratch + OFF_TABLE, c->tab, bytes, 1)) {
+		set_err(c->p, "writing the call table", TR_ERR, 0);
+		return -1;
+	}
+	size_t len = (size_t)(arch_blob_end - arch_blob_start);
+	int rc = tr_run_blob(&c->t0, &c->saved, c->scratch + OFF_CODE, len,
+			     c->scratch + OFF_TABLE, n);
+	/* Read results even after a failure: they say what was done. */
+	if (c->t0.state != T_GONE)
+		rw_target(pid, c->scratch + OFF_TABLE, c->tab, bytes, 0);
+	if (rc) {
+		set_err(c->p, "running the injected code", rc, 0);
+		return -1;
+	}
+	return 0;
+}
+
+static void close_spares(struct ctx *c, struct entry **v, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->spare >= 0)
+			c->tab[k++] = (struct blob_entry){SYS_close, v[i]->spare, 0, 0, 0};
+	if (k && run_table(c, k) == 0)
+		for (size_t i = 0; i < n; i++)
+			v[i]->spare = -1;
+}
+
+/* Stops every other thread; keeps stopping new ones until none appear. */
+static int stop_world(struct ctx *c, struct tracee **out, size_t *nout)
+{
+	struct proc *p = c->p;
+	size_t n = 0, cap = 16;
+	struct tracee *v = xcalloc(cap, sizeof *v);
+	int rc = 0;
+	for (int round = 0;; round++) {
+		pid_t *tids;
+		int nt = list_tasks(p->pid, &tids);
+		if (nt < 0) {
+			rc = TR_GONE;
+			break;
+		}
+		size_t before = n;
+		for (int i = 0; i < nt; i++) {
+			if (tids[i] == c->t0.tid)
+				continue;
+			int seen = 0;
+			for (size_t j = 0; j < n && !seen; j++)
+				seen = v[j].tid == tids[i];
+			if (seen)
+				continue;
+			if (n == cap) {
+				cap *= 2;
+				v = realloc(v, cap * sizeof *v);
+				if (!v)
+					die(EXIT_FAILED, "out of memory");
+			}
+			struct tracee *t = &v[n];
+			memset(t, 0, sizeof *t);
+			t->tid = tids[i];
+			t->tgid = p->pid;
+			int r = tr_seize(t);
+			if (r == TR_GONE)
+				continue; /* exited, or a zombie: nothing to stop */
+			n++;
+			if (r) {
+				snprintf(p->error, sizeof p->error, "PTRACE_SEIZE thread %d: %s",
+					 t->tid, strerror(errno));
+				rc = r;
+				break;
+			}
+		}
+		free(tids);
+		for (size_t j = before; j < n && !rc; j++) {
+			int r = tr_wait_stopped(&v[j]);
+			if (r == TR_GONE)
+				continue;
+			if (r) {
+				snprintf(p->error, sizeof p->error,
+					 "thread %d did not stop%s (blocked in an uninterruptible "
+					 "wait?)",
+					 v[j].tid, r == TR_TIMEOUT ? " within the timeout" : "");
+				rc = r;
+			}
+		}
+		if (rc || n == before)
+			break;
+	}
+	*out = v;
+	*nout = n;
+	return rc;
+}
+
+static void let_go(struct tracee *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		tr_detach(&v[i]);
+}
+
+/* Phase 2 for one batch. */
+static int swap_batch(struct ctx *c, struct entry **v, size_t n, int *undone)
+{
+	struct proc *p = c->p;
+	struct tracee *others = NULL;
+	size_t nothers = 0;
+	long long t_start = now_us();
+	int rc = stop_world(c, &others, &nothers);
+	if ((size_t)p->nthreads < nothers + 1)
+		p->nthreads = (int)nothers + 1;
+	if (rc) {
+		let_go(others, nothers);
+		free(others);
+		for (size_t i = 0; i < n; i++)
+			v[i]->dropped = "not swapped: the process failed";
+		return -1;
+	}
+	long long t_stopped = now_us();
+	p->stop_us += t_stopped - t_start;
+	/* Everything stopped: is each fd still the open file we prepared for? */
+	size_t k = 0;
+	pid_t me = getpid();
+	for (size_t i = 0; i < n; i++) {
+		struct entry *e = v[i];
+		if (e->fd >= 0) {
+			int same_old = sys_kcmp(c->t0.tid, me, KCMP_FILE, (unsigned long)e->fd,
+						(unsigned long)e->held_old);
+			int same_new = sys_kcmp(c->t0.tid, me, KCMP_FILE, (unsigned long)e->spare,
+						(unsigned long)e->held_new);
+			if (same_old != 0 || same_new != 0) {
+				e->dropped = "the fd changed during the swap";
+				c->tab[k++] = (struct blob_entry){-1, 0, 0, 0, 0};
+				continue;
+			}
+			off_t pos = lseek(e->held_old, 0, SEEK_CUR);
+			if (pos >= 0 && pos != e->pos) {
+				e->pos = pos;
+				if (lseek(e->held_new, pos, SEEK_SET) != pos && !e->isdir) {
+					e->dropped = "cannot set the same offset on the new file";
+					c->tab[k++] = (struct blob_entry){-1, 0, 0, 0, 0};
+					continue;
+				}
+			}
+			c->tab[k++] = (struct blob_entry){SYS_dup3, e->spare, e->fd,
+							  e->cloexec ? O_CLOEXEC : 0, 0};
+		} else {
+			c->tab[k++] = (struct blob_entry){SYS_fchdir, e->spare, 0, 0, 0};
+		}
+	}
+	long long t_checked = now_us();
+	p->check_us += t_checked - t_stopped;
+	int brc = run_table(c, k);
+	p->dup_us += now_us() - t_checked;
+	int failed = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct entry *e = v[i];
+		int64_t r = c->tab[i].ret;
+		if (e->dropped)
+			continue;
+		if (r == SENTINEL) {
+			e->dropped = "not reached";
+			failed = 1;
+		} else if (r < 0) {
+			snprintf(e->dropped_buf, sizeof e->dropped_buf, "%s failed: %s",
+				 e->fd >= 0 ? "dup3" : "fchdir", strerror((int)-r));
+			e->dropped = e->dropped_buf;
+		}
+	}
+	*undone = brc != 0 || failed;
+	let_go(others, nothers);
+	free(others);
+	long long d = now_us() - t_start;
+	p->pause_us += d;
+	if (d > p->pause_max_us)
+		p->pause_max_us = d;
+	return brc;
+}
+
+static void swap_process(struct proc *p)
+{
+	struct ctx c;
+	memset(&c, 0, sizeof c);
+	c.p = p;
+	c.target_sock = -1;
+	c.hsock = -1;
+	c.t0.tid = p->t0;
+	c.t0.tgid = p->pid;
+	long long t_hijack = 0;
+	int regs_saved = 0, rc;
+	long ret;
+	struct rlimit old_lim = {0};
+	int lim_changed = 0;
+
+	/* fd slots: the target needs room for the spares next to its own fds. */
+	struct rlimit lim;
+	if (prlimit(p->pid, RLIMIT_NOFILE, NULL, &lim) != 0) {
+		set_err(p, "prlimit", TR_ERR, 0);
+		goto out;
+	}
+	size_t nopen = p->n + p->ns + 8;
+	size_t want = nopen + p->n + 8;
+	if (lim.rlim_cur < want && lim.rlim_cur < lim.rlim_max) {
+		old_lim = lim;
+		struct rlimit nl = {want < lim.rlim_max ? want : lim.rlim_max, lim.rlim_max};
+		if (prlimit(p->pid, RLIMIT_NOFILE, &nl, NULL) == 0) {
+			lim_changed = 1;
+			lim = nl;
+		}
+	}
+	size_t room = lim.rlim_cur > nopen ? lim.rlim_cur - nopen : 0;
+	size_t batch = p->n < room ? p->n : room;
+	/* We hold two fds per entry of a batch (our copy of the old file, the new one). */
+	struct rlimit own;
+	getrlimit(RLIMIT_NOFILE, &own);
+	size_t own_room = own.rlim_cur > 128 ? (own.rlim_cur - 128) / 2 : 1;
+	if (batch > own_room)
+		batch = own_room;
+	if (batch > (size_t)g_max_batch)
+		batch = (size_t)g_max_batch;
+	if (batch == 0) {
+		snprintf(p->error, sizeof p->error,
+			 "no free fd slots in the target (RLIMIT_NOFILE %llu)",
+			 (unsigned long long)lim.rlim_cur);
+		goto out;
+	}
+
+	/* Phase 1: one thread. */
+	t_hijack = now_us();
+	rc = tr_seize(&c.t0);
+	if (!rc)
+		rc = tr_wait_stopped(&c.t0);
+	if (rc) {
+		set_err(p, "stopping thread", rc, 0);
+		goto out;
+	}
+	rc = tr_getregs(&c.t0, &c.saved);
+	if (rc) {
+		set_err(p, "PTRACE_GETREGSET", rc, 0);
+		goto out;
+	}
+	regs_saved = 1;
+	c.insn = find_syscall_insn(p->pid);
+	if (!c.insn) {
+		snprintf(p->error, sizeof p->error, "no syscall instruction found in the target");
+		goto out;
+	}
+	c.cap = batch + 2;
+	c.scratch_len = (OFF_TABLE + c.cap * sizeof(struct blob_entry) + 4095) & ~4095UL;
+	rc = rsys(&c, SYS_mmap, 0, (long)c.scratch_len, PROT_READ | PROT_WRITE | PROT_EXEC,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &ret);
+	if (rc || (ret < 0 && ret > -4096)) {
+		set_err(p, "mmap in the target", rc, ret);
+		goto out;
+	}
+	c.scratch = (unsigned long)ret;
+	c.tab = xcalloc(c.cap, sizeof *c.tab);
+	size_t codelen = (size_t)(arch_blob_end - arch_blob_start);
+	if (rw_target(p->pid, c.scratch + OFF_CODE, (void *)arch_blob_start, codelen, 1)) {
+		set_err(p, "writing the injected code", TR_ERR, 0);
+		goto out;
+	}
+	rc = rsys(&c, SYS_socketpair, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+		  (long)(c.scratch + OFF_SV), 0, 0, &ret);
+	if (rc || ret != 0) {
+		set_err(p, "socketpair in the target", rc, ret);
+		goto out;
+	}
+	int sv[2];
+	if (rw_target(p->pid, c.scratch + OFF_SV, sv, sizeof sv, 0)) {
+		set_err(p, "reading the socketpair", TR_ERR, 0);
+		goto out;
+	}
+	c.target_sock = sv[0];
+	{
+		int pfd = sys_pidfd_open(p->t0, p->t0 == p->pid ? 0 : PIDFD_THREAD);
+		c.hsock = pfd >= 0 ? sys_pidfd_getfd(pfd, sv[1]) : -1;
+		if (pfd >= 0)
+			close(pfd);
+		rsys(&c, SYS_close, sv[1], 0, 0, 0, 0, 0, &ret);
+		if (c.hsock < 0) {
+			set_err(p, "taking the socket end (pidfd_getfd)", TR_ERR, 0);
+			goto out;
+		}
+	}
+
+	/* Batches: all of them at once unless the target's fd limit says otherwise. */
+	struct entry **v = xcalloc(batch, sizeof *v);
+	int *fds = xcalloc(batch, sizeof *fds), *spare = xcalloc(batch, sizeof *spare);
+	for (size_t off = 0, next = 0; off < p->n; off = next) {
+		size_t k = 0;
+		for (next = off; next < p->n && k < batch; next++) {
+			struct entry *e = &p->e[next];
+			if (e->fd >= 0)
+				prepare(p, e);
+			if (e->dropped)
+				continue;
+			v[k] = e;
+			fds[k++] = e->held_new;
+		}
+		if (k == 0)
+			continue;
+		if (transfer(&c, fds, spare, k) != 0) {
+			for (size_t i = 0; i < k; i++)
+				v[i]->spare = spare[i];
+			close_spares(&c, v, k);
+			for (size_t i = next; i < p->n; i++)
+				p->e[i].dropped = "not swapped: the process failed";
+			for (size_t i = 0; i < k; i++)
+				release(v[i]);
+			break;
+		}
+		for (size_t i = 0; i < k; i++)
+			v[i]->spare = spare[i];
+		int undone = 0;
+		int brc = swap_batch(&c, v, k, &undone);
+		p->batches++;
+		close_spares(&c, v, k);
+		for (size_t i = 0; i < k; i++)
+			release(v[i]);
+		if (brc || undone) {
+			for (size_t i = next; i < p->n; i++)
+				p->e[i].dropped = "not swapped: the process failed";
+			if (!p->error[0])
+				snprintf(p->error, sizeof p->error, "the injected code did not finish");
+			break;
+		}
+	}
+	free(v);
+	free(fds);
+	free(spare);
+
+out:
+	if (c.t0.state == T_STOPPED) {
+		if (c.target_sock >= 0)
+			rsys(&c, SYS_close, c.target_sock, 0, 0, 0, 0, 0, &ret);
+		if (c.scratch)
+			rsys(&c, SYS_munmap, (long)c.scratch, (long)c.scratch_len, 0, 0, 0, 0, &ret);
+		if (regs_saved && tr_setregs(&c.t0, &c.saved) != 0 && !p->error[0])
+			set_err(p, "restoring registers", TR_ERR, 0);
+		tr_detach(&c.t0);
+	}
+	if (t_hijack)
+		p->hijack_us = now_us() - t_hijack;
+	if (lim_changed)
+		prlimit(p->pid, RLIMIT_NOFILE, &old_lim, NULL);
+	if (c.hsock >= 0)
+		close(c.hsock);
+	free(c.tab);
+	if (c.t0.state == T_GONE || kill(p->pid, 0) != 0)
+		p->status = "exited";
+	for (size_t i = 0; i < p->n; i++)
+		if (!p->e[i].dropped && p->error[0] && !p->batches)
+			p->e[i].dropped = "not swapped: the process failed";
+}
+
+static void report_process(struct jbuf *b, struct proc *p)
+{
+	jb_fmt(b, "{\"pid\":%d,\"status\":", p->pid);
+	jb_str(b, p->status);
+	if (p->error[0]) {
+		jb_raw(b, ",\"error\":");
+		jb_str(b, p->error);
+	}
+	jb_fmt(b, ",\"threads\":%d,\"pause_us\":%lld,\"pause_max_us\":%lld,\"hijack_us\":%lld,"
+		  "\"batches\":%d,\"stop_us\":%lld,\"check_us\":%lld,\"dup_us\":%lld,\"swapped\":[",
+	       p->nthreads, p->pause_us, p->pause_max_us, p->hijack_us, p->batches, p->stop_us,
+	       p->check_us, p->dup_us);
+	int first = 1;
+	for (size_t i = 0; i < p->n; i++) {
+		struct entry *e = &p->e[i];
+		if (e->dropped)
+			continue;
+		jb_fmt(b, "%s{\"fd\":", first ? "" : ",");
+		first = 0;
+		if (e->fd >= 0)
+			jb_fmt(b, "%d", e->fd);
+		else
+			jb_raw(b, "\"cwd\"");
+		jb_raw(b, ",\"path\":");
+		jb_str(b, e->path);
+		if (e->fd >= 0)
+			jb_fmt(b, ",\"flags\":\"0%o\",\"cloexec\":%s,\"pos\":%lld", e->flags,
+			       e->cloexec ? "true" : "false", e->pos);
+		jb_raw(b, "}");
+	}
+	jb_raw(b, "],\"skipped\":[");
+	first = 1;
+	for (size_t i = 0; i < p->n + p->ns; i++) {
+		int fd;
+		const char *path, *reason;
+		if (i < p->n) {
+			if (!p->e[i].dropped)
+				continue;
+			fd = p->e[i].fd;
+			path = p->e[i].path;
+			reason = p->e[i].dropped;
+		} else {
+			struct skip *s = &p->s[i - p->n];
+			fd = s->fd;
+			path = s->path;
+			reason = s->reason;
+		}
+		jb_raw(b, first ? "{\"fd\":" : ",{\"fd\":");
+		first = 0;
+		if (fd >= 0)
+			jb_fmt(b, "%d", fd);
+		else
+			jb_str(b, fd == -1 ? "cwd" : fd == -2 ? "root" : "mmap");
+		jb_raw(b, ",\"path\":");
+		jb_str(b, path);
+		jb_raw(b, ",\"reason\":");
+		jb_str(b, reason);
+		jb_raw(b, "}");
+	}
+	jb_raw(b, "]}");
+}
+
+static void one_pid(struct jbuf *b, pid_t pid)
+{
+	struct proc p;
+	memset(&p, 0, sizeof p);
+	p.pid = pid;
+	p.pidfd = -1;
+	p.status = "failed";
+	char q[64], buf[4096];
+	snprintf(q, sizeof q, "/proc/%d/status", pid);
+	if (read_small(AT_FDCWD, q, buf, sizeof buf) < 0) {
+		p.status = "exited";
+		snprintf(p.error, sizeof p.error, "no process %d", pid);
+		goto done;
+	}
+	char *tg = strstr(buf, "\nTgid:");
+	if (tg && atoi(tg + 6) != pid) {
+		snprintf(p.error, sizeof p.error, "%d is a thread of process %d: give the process id",
+			 pid, atoi(tg + 6));
+		goto done;
+	}
+	char *tr = strstr(buf, "\nTracerPid:");
+	if (tr && atoi(tr + 11) != 0) {
+		snprintf(p.error, sizeof p.error, "already traced by pid %d", atoi(tr + 11));
+		goto done;
+	}
+	char st = task_state(pid, pid);
+	if (st == 'T' || st == 't') {
+		snprintf(p.error, sizeof p.error,
+			 "stopped (job control or a debugger): not touching a stopped process");
+		goto done;
+	}
+	/* A zombie main thread has no fd table in /proc: work through a live thread. */
+	pid_t *tids;
+	int nt = list_tasks(pid, &tids);
+	p.t0 = 0;
+	for (int i = 0; i < nt; i++) {
+		char s = task_state(pid, tids[i]);
+		if (s == 'Z' || s == 'X')
+			continue;
+		if (!p.t0 || tids[i] == pid)
+			p.t0 = tids[i];
+	}
+	if (nt > 0)
+		free(tids);
+	if (!p.t0) {
+		p.status = "exited";
+		snprintf(p.error, sizeof p.error, "no live thread left");
+		goto done;
+	}
+	int pidfd = sys_pidfd_open(p.t0, p.t0 == pid ? 0 : PIDFD_THREAD);
+	if (pidfd < 0) {
+		snprintf(p.error, sizeof p.error, "pidfd_open(%d): %s", p.t0, strerror(errno));
+		goto done;
+	}
+	p.pidfd = pidfd;
+	scan_fds(&p);
+	if (!p.error[0])
+		scan_cwd_root_maps(&p);
+	if (p.error[0])
+		goto done;
+	if (p.n == 0) {
+		p.status = "nothing to swap";
+		goto done;
+	}
+	swap_process(&p);
+	if (!p.error[0])
+		p.status = "swapped";
+	else if (strcmp(p.status, "exited") != 0)
+		p.status = "failed";
+done:
+	report_process(b, &p);
+	if (p.pidfd > 0)
+		close(p.pidfd);
+	for (size_t i = 0; i < p.n; i++) {
+		if (p.e[i].held_old >= 0)
+			close(p.e[i].held_old);
+		if (p.e[i].held_new >= 0)
+			close(p.e[i].held_new);
+		free(p.e[i].path);
+	}
+	for (size_t i = 0; i < p.ns; i++) {
+		free(p.s[i].path);
+		free(p.s[i].reason);
+	}
+	free(p.e);
+	free(p.s);
+}
+
+static void usage(const char *why)
+{
+	die(EXIT_USAGE,
+	    "%s; usage: iochaos-fdswap --path PATH --from root:PID|dir:DIR|mnt:ID --to "
+	    "root:PID|dir:DIR --pid PID [--pid PID ...] [--timeout-ms N] [--max-batch N]",
+	    why);
+}
+
+/* Opens the directory a SPEC names; *mnt gets its mount id. mnt:ID gives fd -1. */
+static int open_spec(const char *flag, const char *spec, int *mnt)
+{
+	int fd = -1;
+	if (!strncmp(spec, "mnt:", 4)) {
+		*mnt = atoi(spec + 4);
+		if (*mnt <= 0)
+			usage("mnt:ID needs a mount id");
+		return -1;
+	} else if (!strncmp(spec, "root:", 5)) {
+		int pid = atoi(spec + 5);
+		char q[64];
+		snprintf(q, sizeof q, "/proc/%d/root", pid);
+		int root = open(q, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (root < 0)
+			die(EXIT_REFUSED, "%s %s: cannot open %s: %s", flag, spec, q, strerror(errno));
+		/* Walk PATH inside the target's root: its symlinks must not lead into ours. */
+		fd = sys_openat2(root, g_path + 1, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+				 RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+		close(root);
+		if (fd < 0)
+			die(EXIT_REFUSED, "%s %s: PATH %s in pid %d's root: %s", flag, spec, g_path, pid,
+			    strerror(errno));
+	} else if (!strncmp(spec, "dir:", 4)) {
+		fd = open(spec + 4, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			die(EXIT_REFUSED, "%s %s: %s", flag, spec, strerror(errno));
+	} else {
+		usage("a SPEC is root:PID, dir:DIR or mnt:ID");
+	}
+	if (mount_id_of(fd, "", mnt, NULL) != 0)
+		die(EXIT_FAILED, "statx(STATX_MNT_ID) on %s: %s", spec, strerror(errno));
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	const char *from = NULL, *to = NULL;
+	pid_t *pids = xcalloc((size_t)argc, sizeof *pids);
+	int npids = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!v)
+			usage("missing value");
+		if (!strcmp(f, "--path"))
+			g_path = v;
+		else if (!strcmp(f, "--from"))
+			from = v;
+		else if (!strcmp(f, "--to"))
+			to = v;
+		else if (!strcmp(f, "--pid")) {
+			char *end;
+			long pv = strtol(v, &end, 10);
+			if (*end || pv <= 0 || pv > INT_MAX)
+				usage("--pid needs a process id");
+			pids[npids++] = (pid_t)pv;
+		} else if (!strcmp(f, "--timeout-ms"))
+			tr_set_timeout(atoi(v));
+		else if (!strcmp(f, "--max-batch"))
+			g_max_batch = atoi(v) > 0 ? atoi(v) : 1;
+		else
+			usage("unknown argument");
+		i++;
+	}
+	if (!g_path || !from || !to || !npids)
+		usage("--path, --from, --to and at least one --pid are required");
+	const char *why = path_problem(g_path);
+	if (why)
+		die(EXIT_REFUSED, "%s: \"%s\"", why, g_path);
+	g_pathlen = strlen(g_path);
+	int fromfd = open_spec("--from", from, &g_from_mnt);
+	if (fromfd >= 0)
+		close(fromfd);
+	if (!strncmp(to, "mnt:", 4))
+		usage("--to needs a directory (root:PID or dir:DIR)");
+	g_tofd = open_spec("--to", to, &g_to_mnt);
+	if (g_from_mnt == g_to_mnt)
+		die(EXIT_REFUSED, "--from and --to are the same mount (%d): nothing would change",
+		    g_from_mnt);
+	if (sys_kcmp(getpid(), getpid(), KCMP_FILE, 0, 0) < 0 && errno == ENOSYS)
+		die(EXIT_REFUSED, "this kernel lacks kcmp(2) (CONFIG_KCMP), needed to check each fd "
+				  "is still the same file while the target is stopped");
+
+	/*
+	 * A SIGTERM or ^C mid-swap must not leave a target in the middle of our
+	 * injected code: hold them until the report is out. (SIGKILL cannot be held;
+	 * the kernel then detaches the target, see README.md.)
+	 */
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	sigaddset(&block, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &block, NULL);
+
+	/* Room for two fds per swapped fd of a batch: take the whole soft limit we may. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+
+	struct jbuf b = {0};
+	jb_raw(&b, "{\"ok\":true,\"path\":");
+	jb_str(&b, g_path);
+	jb_fmt(&b, ",\"from_mnt_id\":%d,\"to_mnt_id\":%d,\"processes\":[", g_from_mnt, g_to_mnt);
+	int bad = 0;
+	for (int i = 0; i < npids; i++) {
+		if (i)
+			jb_raw(&b, ",");
+		size_t mark = b.len;
+		one_pid(&b, pids[i]);
+		if (strstr(b.s + mark, "\"status\":\"failed\""))
+			bad = 1;
+	}
+	jb_raw(&b, "]}\n");
+	fputs(b.s, stdout);
+	fflush(stdout);
+	return bad ? EXIT_PARTIAL : 0;
+}
