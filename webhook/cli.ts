@@ -6,7 +6,6 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_CLUSTER, DEFAULT_SIDECAR_IMAGE } from './config';
 import { complete, type Flags, UsageError, validate } from './options';
-import { run } from './run';
 
 async function main(argv: string[]): Promise<void> {
   const parsed = await yargs(argv)
@@ -121,9 +120,16 @@ async function main(argv: string[]): Promise<void> {
     })
     .parseAsync();
 
+  // A repeated single-value flag means the last one, as in kubectl (yargs would hand over an array).
+  const lists = new Set(['namespaces', 'excludeNamespaces', 'exclude-namespaces', '_']);
+  for (const [k, v] of Object.entries(parsed)) {
+    if (Array.isArray(v) && !lists.has(k)) (parsed as Record<string, unknown>)[k] = v[v.length - 1];
+  }
   const flags = parsed as unknown as Flags;
   const opts = complete(flags);
   validate(opts, flags);
+  // Loaded after the flags are checked: --help and usage errors stay fast.
+  const { run } = await import('./run.js');
   const running = await run(opts);
 
   let stopping = false;

@@ -1,13 +1,12 @@
 /** Wires the parts together for one running webhook; cli.ts adds flags and signals around it. */
 import * as fs from 'node:fs/promises';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { DestinationStream } from 'pino';
 import { serviceDnsNames } from './config';
 import { createLogger, type Logger } from './log';
 import { createMetrics, type WebhookMetrics } from './metrics';
 import type { Options } from './options';
 import { createApp, type RunningServer, serve } from './server';
-import { certDir, clusterSecret, selfSigned, type TlsSource } from './tls-source';
+import { certDir, selfSigned, type TlsSource } from './tls-source';
 
 export interface Running {
   port: number;
@@ -20,7 +19,7 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-function tlsSource(o: Options, logger: Logger): TlsSource {
+async function tlsSource(o: Options, logger: Logger): Promise<TlsSource> {
   const names = serviceDnsNames(o.cluster);
   switch (o.tls.kind) {
     case 'self-signed':
@@ -28,10 +27,8 @@ function tlsSource(o: Options, logger: Logger): TlsSource {
     case 'cert-dir':
       return certDir(o.tls.dir, logger);
     case 'secret': {
-      const kc = new KubeConfig();
-      if (o.tls.kubeconfig !== undefined) kc.loadFromFile(o.tls.kubeconfig);
-      else kc.loadFromDefault();
-      return clusterSecret(kc, o.cluster, names, logger);
+      const { clusterSecret, loadKubeConfig } = await import('./cluster-tls.js');
+      return clusterSecret(loadKubeConfig(o.tls.kubeconfig), o.cluster, names, logger);
     }
   }
 }
@@ -47,7 +44,7 @@ export async function run(o: Options, logDestination?: DestinationStream): Promi
     bodyLimitBytes: o.server.bodyLimitBytes,
     ready: () => ready,
   });
-  const source = tlsSource(o, logger);
+  const source = await tlsSource(o, logger);
   const first = await source.initial();
   if (o.tls.kind === 'self-signed' && o.tls.writeCa !== undefined && first.ca !== undefined) {
     await fs.writeFile(o.tls.writeCa, first.ca);

@@ -1,15 +1,12 @@
 /**
  * Where the serving certificate comes from, one of three ways: made in memory (--self-signed), read
  * from files (--cert-dir, as a mounted Secret gives them), or kept in a Secret in the cluster with
- * the CA written into the MutatingWebhookConfiguration (the default, in-cluster).
+ * the CA written into the MutatingWebhookConfiguration (the default, in-cluster; cluster-tls.ts,
+ * loaded only in that mode because client-node takes over a second to load).
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { syncCaBundle } from './ca-bundle';
-import { ensureCertificates, secretClient } from './cert-store';
 import { createBundle } from './certs';
-import type { ClusterConfig } from './config';
 import type { Logger } from './log';
 import type { TlsMaterial } from './server';
 
@@ -65,39 +62,6 @@ export function certDir(dir: string, logger: Logger): TlsSource {
       last = now;
       logger.info({ dir }, 'serving certificate in --cert-dir changed; reloaded');
       return now;
-    },
-  };
-}
-
-export function clusterSecret(kc: KubeConfig, c: ClusterConfig, names: string[], logger: Logger): TlsSource {
-  const core = kc.makeApiClient(CoreV1Api);
-  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
-  const secrets = secretClient(core, c.namespace, c.secretName);
-  let served: string | undefined;
-  const round = async (): Promise<TlsMaterial> => {
-    const { bundle, outcome } = await ensureCertificates(secrets, {
-      namespace: c.namespace,
-      secretName: c.secretName,
-      dnsNames: names,
-      logger,
-    });
-    if (outcome === 'loaded' && served === undefined) {
-      logger.info({ secret: `${c.namespace}/${c.secretName}` }, 'loaded certificates from Secret');
-    }
-    await syncCaBundle(admission, c.webhookConfigName, bundle.caBundle, logger);
-    return bundle.serving;
-  };
-  return {
-    initial: async () => {
-      const m = await round();
-      served = m.cert;
-      return m;
-    },
-    refresh: async () => {
-      const m = await round();
-      if (m.cert === served) return undefined;
-      served = m.cert;
-      return m;
     },
   };
 }
