@@ -1,0 +1,141 @@
+/**
+ * Replace a running process's open files (and cwd) under PATH on one mount by the same files on
+ * another mount, with ptrace. Wraps native/out/iochaos-fdswap.
+ */
+import { fromHelperString, HELPER_EXIT, NativeHelperError, runHelper } from './native-helper';
+
+/** Where files are: PATH as process `rootOf` sees it now, a directory path, or a mount id. */
+export type MountSpec = { rootOf: number } | { dir: string } | { mntId: number };
+
+export interface SwapFdsOptions {
+  pids: readonly number[];
+  /** Canonical absolute path, as the targets see it. */
+  path: string;
+  /** The mount the fds are on now (A). */
+  from: MountSpec;
+  /** A directory that is PATH on the mount to move to (B). */
+  to: { rootOf: number } | { dir: string };
+  /** Longest wait for one thread to stop (ms); default 5000. */
+  stopTimeoutMs?: number;
+  /** Most fds per stop (default: as many as the fd limits allow). */
+  maxBatch?: number;
+}
+
+export interface SwappedFd {
+  fd: number | 'cwd';
+  path: string;
+  /** f_flags in octal, as fdinfo shows them (without O_CLOEXEC). */
+  flags?: string;
+  cloexec?: boolean;
+  pos?: number;
+}
+
+export interface SkippedFd {
+  fd: number | 'cwd' | 'root' | 'mmap';
+  path: string;
+  reason: string;
+}
+
+export type ProcessSwapStatus = 'swapped' | 'nothing to swap' | 'exited' | 'failed';
+
+export interface ProcessSwapReport {
+  pid: number;
+  status: ProcessSwapStatus;
+  error?: string;
+  threads: number;
+  /** Time every thread was stopped, summed over batches (µs). */
+  pauseUs: number;
+  /** Longest single all-threads stop (µs). */
+  pauseMaxUs: number;
+  /** Time the one thread we run code in was stopped, first to last (µs). */
+  hijackUs: number;
+  batches: number;
+  stopUs: number;
+  checkUs: number;
+  dupUs: number;
+  swapped: SwappedFd[];
+  skipped: SkippedFd[];
+}
+
+export interface SwapReport {
+  path: string;
+  fromMntId: number;
+  toMntId: number;
+  processes: ProcessSwapReport[];
+}
+
+/** Some process could not be swapped; `report` says which and what was done for the others. */
+export class FdSwapPartialError extends NativeHelperError {
+  constructor(readonly report: SwapReport) {
+    const failed = report.processes.filter((p) => p.status === 'failed');
+    super(
+      'iochaos-fdswap',
+      HELPER_EXIT.partial,
+      failed.map((p) => `pid ${p.pid}: ${p.error ?? 'failed'}`).join('; '),
+      report,
+    );
+    this.name = 'FdSwapPartialError';
+  }
+}
+
+function spec(s: MountSpec): string {
+  if ('rootOf' in s) return `root:${s.rootOf}`;
+  if ('dir' in s) return `dir:${s.dir}`;
+  return `mnt:${s.mntId}`;
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : Number(v ?? 0);
+}
+
+function processReport(j: Record<string, unknown>): ProcessSwapReport {
+  const swapped = (j.swapped as Record<string, unknown>[]).map((s) => ({
+    fd: s.fd as number | 'cwd',
+    path: fromHelperString(String(s.path)),
+    ...(s.flags !== undefined
+      ? { flags: String(s.flags), cloexec: s.cloexec === true, pos: num(s.pos) }
+      : {}),
+  }));
+  const skipped = (j.skipped as Record<string, unknown>[]).map((s) => ({
+    fd: s.fd as SkippedFd['fd'],
+    path: fromHelperString(String(s.path)),
+    reason: String(s.reason),
+  }));
+  return {
+    pid: num(j.pid),
+    status: j.status as ProcessSwapStatus,
+    ...(typeof j.error === 'string' ? { error: j.error } : {}),
+    threads: num(j.threads),
+    pauseUs: num(j.pause_us),
+    pauseMaxUs: num(j.pause_max_us),
+    hijackUs: num(j.hijack_us),
+    batches: num(j.batches),
+    stopUs: num(j.stop_us),
+    checkUs: num(j.check_us),
+    dupUs: num(j.dup_us),
+    swapped,
+    skipped,
+  };
+}
+
+/**
+ * Swaps every qualifying fd and cwd of each pid from `from` to `to`. Resolves with the report when
+ * every process was swapped, had nothing to swap, or exited; rejects with FdSwapPartialError
+ * (carrying the report) when some failed — those were left as they were — and NativeHelperError
+ * when the request itself was refused.
+ */
+export async function swapFds(o: SwapFdsOptions): Promise<SwapReport> {
+  const args = ['--path', o.path, '--from', spec(o.from), '--to', spec(o.to)];
+  for (const pid of o.pids) args.push('--pid', String(pid));
+  if (o.stopTimeoutMs !== undefined) args.push('--timeout-ms', String(o.stopTimeoutMs));
+  if (o.maxBatch !== undefined) args.push('--max-batch', String(o.maxBatch));
+  const { code, json } = await runHelper('iochaos-fdswap', args, { okCodes: [0, HELPER_EXIT.partial] });
+  const report: SwapReport = {
+    path: String(json.path),
+    fromMntId: num(json.from_mnt_id),
+    toMntId: num(json.to_mnt_id),
+    processes: (json.processes as Record<string, unknown>[]).map(processReport),
+  };
+  if (code === HELPER_EXIT.partial) throw new FdSwapPartialError(report);
+  return report;
+}
