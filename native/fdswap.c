@@ -332,7 +332,7 @@ static void scan_cwd_root_maps(struct proc *p)
 			}
 		}
 	}
-	snprintf(q, sizeof q, "/proc/%d/root", p->pid);
+	snprintf(q, sizeof q, "/proc/%d/task/%d/root", p->pid, p->t0);
 	ln = readlink(q, link, sizeof link - 1);
 	if (ln > 0) {
 		link[ln] = 0;
@@ -340,7 +340,7 @@ static void scan_cwd_root_maps(struct proc *p)
 			add_skip(p, -2, link, "root directory (chroot) under PATH: not swapped");
 	}
 	/* Mappings are reported, not moved: see README.md. */
-	snprintf(q, sizeof q, "/proc/%d/maps", p->pid);
+	snprintf(q, sizeof q, "/proc/%d/task/%d/maps", p->pid, p->t0);
 	FILE *f = fopen(q, "re");
 	if (!f)
 		return;
@@ -450,7 +450,7 @@ static void set_err(struct proc *p, const char *what, int rc, long sysret)
 /* Passes our fds into the target; fills spare[] with the target's fd numbers. */
 static int transfer(struct ctx *c, const int *fds, int *spare, size_t n)
 {
-	pid_t pid = c->p->pid;
+	pid_t pid = c->p->t0; /* a live thread: a zombie leader has no mm */
 	for (size_t off = 0; off < n; off += FDS_PER_MSG) {
 		size_t k = n - off < FDS_PER_MSG ? n - off : FDS_PER_MSG;
 		char cbuf[CMSG_SPACE(FDS_PER_MSG * sizeof(int))];
@@ -517,7 +517,7 @@ static int run_table(struct ctx *c, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		c->tab[i].ret = SENTINEL;
-	pid_t pid = c->p->pid;
+	pid_t pid = c->p->t0; /* a live thread: a zombie leader has no mm */
 	size_t bytes = n * sizeof *c->tab;
 	if (rw_target(pid, c->scratch + OFF_TABLE, c->tab, bytes, 1)) {
 		set_err(c->p, "writing the call table", TR_ERR, 0);
@@ -759,7 +759,7 @@ static void swap_process(struct proc *p)
 		goto out;
 	}
 	regs_saved = 1;
-	c.insn = find_syscall_insn(p->pid);
+	c.insn = find_syscall_insn(p->t0);
 	if (!c.insn) {
 		snprintf(p->error, sizeof p->error, "no syscall instruction found in the target");
 		goto out;
@@ -775,7 +775,7 @@ static void swap_process(struct proc *p)
 	c.scratch = (unsigned long)ret;
 	c.tab = xcalloc(c.cap, sizeof *c.tab);
 	size_t codelen = (size_t)(arch_blob_end - arch_blob_start);
-	if (rw_target(p->pid, c.scratch + OFF_CODE, (void *)arch_blob_start, codelen, 1)) {
+	if (rw_target(p->t0, c.scratch + OFF_CODE, (void *)arch_blob_start, codelen, 1)) {
 		set_err(p, "writing the injected code", TR_ERR, 0);
 		goto out;
 	}
@@ -786,7 +786,7 @@ static void swap_process(struct proc *p)
 		goto out;
 	}
 	int sv[2];
-	if (rw_target(p->pid, c.scratch + OFF_SV, sv, sizeof sv, 0)) {
+	if (rw_target(p->t0, c.scratch + OFF_SV, sv, sizeof sv, 0)) {
 		set_err(p, "reading the socketpair", TR_ERR, 0);
 		goto out;
 	}
@@ -1042,9 +1042,18 @@ static int open_spec(const char *flag, const char *spec, int *mnt)
 		return -1;
 	} else if (!strncmp(spec, "root:", 5)) {
 		int pid = atoi(spec + 5);
-		char q[64];
+		char q[96];
 		snprintf(q, sizeof q, "/proc/%d/root", pid);
 		int root = open(q, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		/* A zombie main thread has no root any more; a live thread still does. */
+		pid_t *tids;
+		int nt = root < 0 ? list_tasks(pid, &tids) : -1;
+		for (int i = 0; i < nt && root < 0; i++) {
+			snprintf(q, sizeof q, "/proc/%d/task/%d/root", pid, tids[i]);
+			root = open(q, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		}
+		if (nt > 0)
+			free(tids);
 		if (root < 0)
 			die(EXIT_REFUSED, "%s %s: cannot open %s: %s", flag, spec, q, strerror(errno));
 		/* Walk PATH inside the target's root: its symlinks must not lead into ours. */
