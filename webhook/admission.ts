@@ -130,8 +130,17 @@ export function podOf(req: AdmissionRequest): V1Pod {
     throw new BadReviewError(`request.object.metadata is ${describe(obj.metadata)}: expected an object`);
   }
   const md = obj.metadata;
-  if (md !== undefined && md.annotations !== undefined && !isObject(md.annotations)) {
-    throw new BadReviewError(`request.object.metadata.annotations is ${describe(md.annotations)}`);
+  if (md !== undefined && md.annotations !== undefined) {
+    if (!isObject(md.annotations)) {
+      throw new BadReviewError(`request.object.metadata.annotations is ${describe(md.annotations)}`);
+    }
+    for (const [k, v] of Object.entries(md.annotations)) {
+      if (typeof v !== 'string') {
+        throw new BadReviewError(
+          `request.object.metadata.annotations[${JSON.stringify(k)}] is ${describe(v)}: values are strings`,
+        );
+      }
+    }
   }
   if (!isObject(obj.spec))
     throw new BadReviewError(`request.object.spec is ${describe(obj.spec)}: a Pod needs one`);

@@ -195,6 +195,15 @@ describe('webhook: HTTPS server', () => {
       /annotations is an array/,
     ],
     [
+      'an annotation value that is not a string',
+      () => {
+        const r = good();
+        r.request.object.metadata.annotations['iochaos.dev/inject'] = true;
+        return r;
+      },
+      /annotations\["iochaos.dev\/inject"\] is a boolean: values are strings/,
+    ],
+    [
       'a namespace that is a number',
       () => {
         const r = good();
