@@ -15,15 +15,13 @@ import * as path from 'node:path';
 // because sidecar/ declares an ambient 'fuse-native' module of its own, which would win otherwise.
 type FuseModule = typeof import('../../node_modules/fuse-native/index');
 export type Fuse = InstanceType<FuseModule>;
-export declare namespace Fuse {
-  type Operations = import('../../node_modules/fuse-native/index').Operations;
-  type Options = import('../../node_modules/fuse-native/index').Options;
-  type CloseOptions = import('../../node_modules/fuse-native/index').CloseOptions;
-  type TimeArg = import('../../node_modules/fuse-native/index').TimeArg;
-}
+export type Operations = import('../../node_modules/fuse-native/index').Operations;
+export type Options = import('../../node_modules/fuse-native/index').Options;
+export type CloseOptions = import('../../node_modules/fuse-native/index').CloseOptions;
+export type TimeArg = import('../../node_modules/fuse-native/index').TimeArg;
 export const Fuse: FuseModule = require('fuse-native');
 
-export type Ops = Fuse.Operations;
+export type Ops = Operations;
 
 export interface Passthrough {
   ops: Ops;
@@ -88,13 +86,13 @@ export function sandbox(): Sandbox {
   return { base, backing, mnt, fuses: [] };
 }
 
-export function mount(box: Sandbox, ops: Ops, opts: Fuse.Options = {}, mnt = box.mnt): Promise<Fuse> {
+export function mount(box: Sandbox, ops: Ops, opts: Options = {}, mnt = box.mnt): Promise<Fuse> {
   const fuse = new Fuse(mnt, ops, opts);
   box.fuses.push(fuse);
   return new Promise((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve(fuse))));
 }
 
-export function close(fuse: Fuse, opts: Fuse.CloseOptions = {}): Promise<void> {
+export function close(fuse: Fuse, opts: CloseOptions = {}): Promise<void> {
   return new Promise((resolve, reject) => fuse.close(opts, (err) => (err ? reject(err) : resolve())));
 }
 
