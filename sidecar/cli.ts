@@ -10,7 +10,9 @@ process.env.UV_THREADPOOL_SIZE ??= '64';
 import * as fs from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DEFAULT_CONTROL_SOCKET } from './api/names';
+import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR } from './api/names';
+import { runDaemon } from './daemon/run';
+import { request } from './control/client';
 import { parseRules, type Rule } from './api/fault-spec';
 import { ChaosFs } from './chaosfs/chaosfs';
 import { workerHandler } from './chaosfs/control';
@@ -52,7 +54,7 @@ async function mount(argv: { source: string; mountpoint: string; rules?: string;
     (err) => fail((err as Error).message),
   );
   const control = argv.control
-    ? await ControlServer.listen(argv.control, workerHandler(chaos.rules))
+    ? await ControlServer.listen(argv.control, workerHandler(chaos.rules, chaos.backingRoot))
     : undefined;
   let stopping = false;
   const stop = async (signal: string) => {
@@ -119,7 +121,36 @@ void yargs(hideBin(process.argv))
         ),
     (argv) => ctl(argv),
   )
-  .demandCommand(1, 'name a command: mount or ctl')
+  .command(
+    'daemon',
+    'Run the chaosfs daemon: injections into processes, recovered on expiry, SIGTERM and restart',
+    (y) =>
+      y
+        .option('socket', { type: 'string', default: process.env.IOCHAOS_SOCKET ?? DEFAULT_CONTROL_SOCKET })
+        .option('state-dir', {
+          type: 'string',
+          default: process.env.IOCHAOS_STATE_DIR ?? DEFAULT_STATE_DIR,
+          describe: 'where the journal lives (an emptyDir in a pod): keep it across restarts',
+        })
+        .option('run-dir', {
+          type: 'string',
+          default: process.env.IOCHAOS_RUN_DIR ?? '/run/iochaos',
+          describe: "worker sockets and staging mounts, in the daemon's own mount namespace",
+        }),
+    (argv) => runDaemon({ socket: argv.socket, stateDir: argv['state-dir'], runDir: argv['run-dir'] }),
+  )
+  .command(
+    'health',
+    'Exit 0 if the daemon answers on its socket (the sidecar readiness probe)',
+    (y) =>
+      y.option('socket', { type: 'string', default: process.env.IOCHAOS_SOCKET ?? DEFAULT_CONTROL_SOCKET }),
+    async (argv) => {
+      const reply = await request(argv.socket, { op: 'health' }).catch((err: Error) => fail(err.message));
+      if (!reply.ok) fail(reply.error.message);
+      process.stdout.write('ok\n');
+    },
+  )
+  .demandCommand(1, 'name a command: mount, ctl, daemon or health')
   .strict()
   .help()
   .parseAsync()

@@ -81,7 +81,8 @@ export class Backing {
   /** Resolves a FUSE path ("/a/b/c") to its parent directory fd and name. */
   async locate(fusePath: string): Promise<Located> {
     const parts = split(fusePath);
-    if (parts.length === 0) return { path: this.rootPath, dir: this.rootPath, release: () => {} };
+    // `/.` names the directory itself: a bare /proc/self/fd/N is a magic link, and lstat would say so.
+    if (parts.length === 0) return { path: `${this.rootPath}/.`, dir: this.rootPath, release: () => {} };
     const name = parts.pop()!;
     const lease = await this.directory(parts);
     return { path: `${lease.dir}/${name}`, dir: lease.dir, release: lease.release };

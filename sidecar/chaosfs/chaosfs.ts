@@ -43,6 +43,11 @@ export class ChaosFs {
     readonly rules: RuleSet,
   ) {}
 
+  /** The original volume, reachable after ChaosFS covers it: `/proc/self/fd/<root fd>`. */
+  get backingRoot(): string {
+    return this.backing.root;
+  }
+
   static async mount(opts: MountOptions): Promise<ChaosFs> {
     const backing = await Backing.open(opts.source);
     const rules = new RuleSet();

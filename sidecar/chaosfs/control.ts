@@ -3,11 +3,17 @@ import { ControlError, type ControlRequest } from '../api/control';
 import { parseRules } from '../api/fault-spec';
 import type { RuleSet } from '../faults/rule-set';
 
-export function workerHandler(rules: RuleSet) {
+/** `backingRoot`: a path to the original volume that stays valid after ChaosFS covers it (fdswap uses it). */
+export function workerHandler(rules: RuleSet, backingRoot: string) {
   return async (req: ControlRequest): Promise<unknown> => {
     switch (req.op) {
       case 'health':
-        return { healthy: true, role: 'worker' };
+        return {
+          healthy: true,
+          role: 'worker',
+          pid: process.pid,
+          backingRoot: `/proc/${process.pid}${backingRoot.slice('/proc/self'.length)}`,
+        };
       case 'rules.set': {
         const parsed = parseRules(req.rules);
         return { ids: req.replace ? rules.replace(parsed) : rules.upsert(parsed) };

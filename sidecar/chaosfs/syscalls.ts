@@ -1,18 +1,17 @@
 /**
  * The system calls ChaosFS needs that Node's fs lacks: utimensat with nanoseconds, UTIME_NOW and
- * UTIME_OMIT; mknod; and the l*xattr calls. They come from the project's N-API addon (native/addon),
+ * UTIME_OMIT; mknod; and the l*xattr calls. They come from the project's N-API addons (native/addon/fsops.c, utimens.c),
  * loaded on first use so that a file system that never sees these calls never needs it.
  *
  * All are synchronous: each is one short syscall on a local backing file, and they are rare.
  */
 import * as path from 'node:path';
 import { ROOT } from '../paths';
+import { utimensat as kernelUtimensat, type TimeSpec } from '../kernel/utimens';
 
-/** Nanoseconds since the epoch, or the kernel's special values. */
-export type TimeSpec = bigint | 'now' | 'omit';
+export type { TimeSpec };
 
 interface Addon {
-  utimensat(path: string, atime: TimeSpec, mtime: TimeSpec, noFollow: boolean): void;
   mknod(path: string, mode: number, dev: number): void;
   lgetxattr(path: string, name: string): Buffer;
   lsetxattr(path: string, name: string, value: Buffer, flags: number): void;
@@ -23,14 +22,14 @@ interface Addon {
 let addon: Addon | undefined;
 function load(): Addon {
   addon ??= require(
-    process.env.IOCHAOS_ADDON ?? path.join(ROOT, 'native', 'build', 'Release', 'iochaos_native.node'),
+    process.env.IOCHAOS_FSOPS_ADDON ?? path.join(ROOT, 'native', 'build', 'Release', 'fsops.node'),
   ) as Addon;
   return addon;
 }
 
 /** Sets both times of a name without following a final symlink. */
 export function utimensat(target: string, atime: TimeSpec, mtime: TimeSpec): void {
-  load().utimensat(target, atime, mtime, true);
+  kernelUtimensat(target, atime, mtime, { noFollow: true });
 }
 
 export function mknod(target: string, mode: number, dev: number): void {
