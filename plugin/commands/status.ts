@@ -1,0 +1,84 @@
+/** `kubectl iochaos status [TARGET]`: what is injected where, with its rules and counters. */
+import type { InjectionStatus } from '../../sidecar/daemon/daemon';
+import { age, printStructured, table, type OutputFormat } from '../output';
+import { reach, type ReachOptions } from '../reach';
+import { parseTarget, type TargetRef } from '../target';
+import { localDaemonOptions, sendLocal } from '../local-daemon';
+
+export interface StatusOptions {
+  /** Absent: every injection of the local daemon. */
+  target?: TargetRef;
+  output: OutputFormat;
+}
+
+export function completeStatus(argv: Record<string, unknown>): StatusOptions {
+  const text = argv.target as string | undefined;
+  const selector = argv.selector as string | undefined;
+  return {
+    target: text === undefined && selector === undefined ? undefined : parseTarget(text, selector),
+    output: argv.output as OutputFormat,
+  };
+}
+
+function ruleText(s: InjectionStatus): string {
+  return s.rules
+    .map((r) => {
+      const rule = r.rule as unknown as Record<string, unknown>;
+      const what = rule.delay ?? rule.errno ?? rule.rate ?? rule.limit ?? '';
+      return `${rule.action}${what !== '' ? `(${String(what)})` : ''}`;
+    })
+    .join(',');
+}
+
+export async function runStatus(o: StatusOptions, reachOpts: ReachOptions): Promise<number> {
+  const results = o.target
+    ? await reach<{ injections: InjectionStatus[] }>(
+        o.target,
+        (target) => ({ op: 'status', target }),
+        reachOpts,
+      )
+    : [
+        {
+          name: 'local',
+          reply: await sendLocal<{ injections: InjectionStatus[] }>(localDaemonOptions(reachOpts.say), {
+            op: 'status',
+          }),
+        },
+      ];
+  if (o.output === 'json' || o.output === 'yaml') {
+    printStructured(
+      results.map((r) => ({ target: r.name, ...r.reply })),
+      o.output,
+    );
+    return results.every((r) => r.reply.ok) ? 0 : 1;
+  }
+  const rows: string[][] = [];
+  for (const r of results) {
+    if (!r.reply.ok) {
+      process.stderr.write(`${r.name}: error: ${r.reply.error.message}\n`);
+      continue;
+    }
+    for (const s of r.reply.result.injections) {
+      const who = 'pid' in s.target ? `pid/${s.target.pid}` : r.name;
+      const row = [
+        s.id,
+        who,
+        s.volumePath,
+        s.state,
+        ruleText(s),
+        s.rules.map((x) => `${x.injected}/${x.matched}`).join(','),
+        age(Date.now() - Date.parse(s.startedAt)),
+        s.endsAt ? age(Date.parse(s.endsAt) - Date.now()) : '-',
+      ];
+      if (o.output === 'wide') row.push(String(s.pids.length), String(s.swapped ?? '-'));
+      rows.push(row);
+    }
+  }
+  if (rows.length === 0) process.stdout.write('No injections found.\n');
+  else {
+    const headers = ['ID', 'TARGET', 'PATH', 'STATE', 'RULES', 'FAULTED/MATCHED', 'AGE', 'ENDS IN'];
+    if (o.output === 'wide') headers.push('PROCESSES', 'FDS SWAPPED');
+    process.stdout.write(table(headers, rows));
+  }
+  return results.every((r) => r.reply.ok) ? 0 : 1;
+}

@@ -1,0 +1,401 @@
+/**
+ * The chaosfs daemon: holds every injection on its host (or in its pod), answers the control socket,
+ * and recovers: when a duration ends, when a worker dies, when the targets are gone, on SIGTERM, and —
+ * from the journal — after it was itself killed.
+ *
+ * inject:  resolve target -> start worker over the original volume (no rules yet) -> attach the ChaosFS
+ *          mount over volumePath in the target's mount namespace -> swap the target's open fds onto it
+ *          -> turn the rules on.
+ * recover: rules off -> swap the fds back onto the original -> detach the ChaosFS mount -> stop the
+ *          worker -> check the target's mount table is what it was.
+ * Every step is journaled before it is taken, and every recovery step is idempotent.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ControlError, type ControlRequest, type Target } from '../api/control';
+import { parseDurationMs, parseRules, type Rule } from '../api/fault-spec';
+import { request } from '../control/client';
+import type { RuleStatus } from '../faults/rule-set';
+import type { InjectionKernel, SwapSummary } from './kernel';
+import { Journal, type InjectionRecord } from './journal';
+import { mountTable, mountTableDiff } from './mount-table';
+import { alive, mountNsOf, resolveTarget } from './targets';
+import { startWorker, stopWorker } from './worker';
+
+export interface DaemonOptions {
+  stateDir: string;
+  /** Where worker sockets and staging mounts live (in the daemon's own mount namespace). */
+  runDir: string;
+  kernel: InjectionKernel;
+  log: (event: string, fields?: Record<string, unknown>) => void;
+}
+
+interface Live {
+  record: InjectionRecord;
+  /** An O_PATH fd of the original volume, opened before ChaosFS covers it: swap-back goes there. */
+  originalFd?: number;
+  timer?: NodeJS.Timeout;
+  recovering?: Promise<void>;
+  lastSwap?: SwapSummary;
+}
+
+export interface InjectionStatus {
+  id: string;
+  target: Target;
+  volumePath: string;
+  pids: number[];
+  startedAt: string;
+  endsAt?: string;
+  state: InjectionRecord['step'];
+  rules: RuleStatus[];
+  swapped?: number;
+  skipped?: number;
+  /** The longest the target was stopped by the fd swap, in µs. */
+  pauseUs?: number;
+}
+
+const O_PATH = 0o10000000;
+
+const sameTarget = (a: Target, b: Target) => JSON.stringify(a) === JSON.stringify(b);
+
+export class Daemon {
+  private readonly journal: Journal;
+  private readonly live = new Map<string, Live>();
+  private readonly workers = new Set<number>();
+  private watchdog?: NodeJS.Timeout;
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.journal = new Journal(opts.stateDir);
+  }
+
+  /** Finishes the recovery of whatever the journal says is still on (after a crash or SIGKILL). */
+  async recoverLeftovers(): Promise<number> {
+    const leftovers = this.journal.replay().filter((r) => r.step !== 'recovered');
+    for (const record of leftovers) {
+      this.opts.log('recovering-leftover', { id: record.id, step: record.step });
+      const live: Live = { record };
+      this.live.set(record.id, live);
+      if (record.workerPid) this.workers.add(record.workerPid);
+      await this.recover(live, 'daemon restarted');
+    }
+    this.journal.compact();
+    // Targets that exit and workers that die (re-adopted ones are not our children) are noticed here.
+    this.watchdog = setInterval(() => this.watch(), 500).unref();
+    return leftovers.length;
+  }
+
+  async handle(req: ControlRequest): Promise<unknown> {
+    switch (req.op) {
+      case 'health':
+        return { healthy: true, role: 'daemon', pid: process.pid, injections: this.live.size };
+      case 'inject':
+        return this.inject(req.target, req.volumePath, parseRules(req.rules), req.duration);
+      case 'update':
+        return this.update(req.target, req.volumePath, parseRules(req.rules), req.replace ?? true);
+      case 'recover':
+        return this.recoverRequested(req.target, req.volumePath);
+      case 'status':
+        return { injections: await this.status(req.target) };
+      default:
+        throw new ControlError('Unsupported', `"${req.op}" is for a single ChaosFS worker, not the daemon`);
+    }
+  }
+
+  private matching(target: Target, volumePath?: string): Live[] {
+    return [...this.live.values()].filter(
+      (l) =>
+        l.record.step !== 'recovered' &&
+        sameTarget(l.record.target, target) &&
+        (volumePath === undefined || l.record.volumePath === volumePath),
+    );
+  }
+
+  private async inject(target: Target, volumePath: string, rules: Rule[], duration?: string) {
+    const durationMs = duration === undefined ? undefined : parseDurationMs(duration);
+    if (duration !== undefined && (durationMs === undefined || durationMs <= 0)) {
+      throw new ControlError(
+        'BadRequest',
+        `duration: "${duration}" is not a positive duration (e.g. "30s", "5m")`,
+      );
+    }
+    const resolved = resolveTarget(target, this.ownPids());
+    const mountNs = resolved.mountNs;
+    for (const l of this.live.values()) {
+      if (
+        l.record.step !== 'recovered' &&
+        mountNsOf(l.record.nsPid) === mountNs &&
+        l.record.volumePath === volumePath
+      ) {
+        throw new ControlError(
+          'Conflict',
+          `${volumePath} is already injected for this target (${l.record.id}): use update to change its rules, or recover it first`,
+        );
+      }
+    }
+    const root = `/proc/${resolved.nsPid}/root`;
+    checkVolumePath(root, volumePath);
+
+    const id = `inj-${randomBytes(4).toString('hex')}`;
+    const now = Date.now();
+    const record: InjectionRecord = {
+      id,
+      target,
+      volumePath,
+      nsPid: resolved.nsPid,
+      pids: resolved.pids,
+      rules,
+      startedAt: new Date(now).toISOString(),
+      endsAt: durationMs === undefined ? undefined : new Date(now + durationMs).toISOString(),
+      workerSocket: path.join(this.opts.runDir, 'workers', `${id}.sock`),
+      staging: path.join(this.opts.runDir, 'staging', id),
+      mountsBefore: mountTable(resolved.nsPid),
+      step: 'begun',
+    };
+    const live: Live = { record };
+    this.live.set(id, live);
+    this.journal.record(id, 'begun', record);
+    this.opts.log('inject', { id, target, volumePath, pids: resolved.pids.length });
+    try {
+      const worker = await startWorker({
+        source: root + volumePath,
+        staging: record.staging,
+        socket: record.workerSocket,
+        logFile: path.join(this.opts.stateDir, `${id}.worker.log`),
+      });
+      record.workerPid = worker.pid;
+      this.workers.add(worker.pid);
+      this.journal.record(id, 'worker', { workerPid: worker.pid });
+      void worker.exited.then((code) => this.workerExited(live, code));
+      const health = await this.workerRequest<{ backingRoot: string }>(record, { op: 'health' });
+      record.backingRoot = health.backingRoot;
+      this.journal.record(id, 'worker', { backingRoot: health.backingRoot });
+      live.originalFd = fs.openSync(root + volumePath, O_PATH | fs.constants.O_DIRECTORY);
+
+      // Journaled before the step: a crash mid-attach leaves a record that makes recovery look.
+      this.journal.record(id, 'attached');
+      record.step = 'attached';
+      const attached = await this.opts.kernel.attach(record.nsPid, volumePath, record.staging);
+      record.fuseMntId = attached.mntId;
+      record.belowMntId = attached.belowMntId;
+      this.journal.record(id, 'attached', { fuseMntId: attached.mntId, belowMntId: attached.belowMntId });
+
+      this.journal.record(id, 'swapped');
+      record.step = 'swapped';
+      live.lastSwap = await this.opts.kernel.swapIn(
+        alive(record.pids),
+        volumePath,
+        attached.belowMntId,
+        record.nsPid,
+      );
+      if (live.lastSwap.failed.length > 0)
+        throw new Error(`fd swap failed: ${live.lastSwap.failed.join('; ')}`);
+
+      await this.workerRequest(record, { op: 'rules.set', rules, replace: true });
+      this.journal.record(id, 'active');
+      record.step = 'active';
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.opts.log('inject-failed', { id, error: message });
+      await this.recover(live, `inject failed: ${message}`);
+      throw new ControlError(
+        'Internal',
+        `injection into ${volumePath} failed and was rolled back: ${message}`,
+      );
+    }
+    if (durationMs !== undefined) {
+      live.timer = setTimeout(() => void this.recover(live, 'duration ended'), durationMs);
+    }
+    return this.describe(live);
+  }
+
+  private async update(target: Target, volumePath: string | undefined, rules: Rule[], replace: boolean) {
+    const found = this.matching(target, volumePath);
+    if (found.length === 0) throw notInjected(target, volumePath);
+    for (const l of found) {
+      const reply = await this.workerRequest(l.record, { op: 'rules.set', rules, replace });
+      l.record.rules = replace ? rules : [...l.record.rules, ...rules];
+      this.journal.record(l.record.id, l.record.step, { rules: l.record.rules });
+      void reply;
+    }
+    return { injections: await Promise.all(found.map((l) => this.describe(l))) };
+  }
+
+  private async recoverRequested(target: Target, volumePath?: string) {
+    const found = this.matching(target, volumePath);
+    if (found.length === 0) throw notInjected(target, volumePath);
+    await Promise.all(found.map((l) => this.recover(l, 'requested')));
+    return { recovered: found.map((l) => ({ id: l.record.id, volumePath: l.record.volumePath })) };
+  }
+
+  /** Recovers one injection; concurrent callers share one run. Never throws: failures are logged. */
+  recover(live: Live, reason: string): Promise<void> {
+    live.recovering ??= this.runRecovery(live, reason).finally(() => {
+      this.live.delete(live.record.id);
+    });
+    return live.recovering;
+  }
+
+  private async runRecovery(live: Live, reason: string): Promise<void> {
+    const r = live.record;
+    clearTimeout(live.timer);
+    this.opts.log('recover', { id: r.id, reason, step: r.step });
+    this.journal.record(r.id, 'recovering');
+    const problems: string[] = [];
+    const attempt = async (what: string, fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (err) {
+        problems.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    };
+    const nsAlive = alive([r.nsPid]).length > 0;
+    // 1. Rules off, so nothing is delayed or failed while the fds move back.
+    await attempt('rules off', () => this.workerRequest(r, { op: 'rules.clear' }));
+    if (nsAlive) {
+      // 2. Fds back onto the original volume, reached through the worker's root fd (ChaosFS covers it).
+      const original =
+        live.originalFd !== undefined ? `/proc/${process.pid}/fd/${live.originalFd}` : r.backingRoot;
+      const fuseMntId = r.fuseMntId ?? (await this.findFuseMount(r));
+      if (fuseMntId !== undefined) {
+        if (original && fs.existsSync(original)) {
+          await attempt('swap back', async () => {
+            const s = await this.opts.kernel.swapOut(alive(r.pids), r.volumePath, fuseMntId, original);
+            if (s.failed.length > 0) throw new Error(s.failed.join('; '));
+          });
+        } else {
+          problems.push(
+            'swap back: the original volume is no longer reachable (worker and daemon both gone)',
+          );
+        }
+        // 3. Detach the ChaosFS mount in the target's namespace.
+        await attempt('detach', () => this.opts.kernel.detach(r.nsPid, r.volumePath, fuseMntId));
+      }
+    }
+    // 4. Stop the worker; it unmounts its staging mount.
+    if (r.workerPid) await attempt('stop worker', () => stopWorker(r.workerPid!));
+    await attempt('staging cleanup', async () => this.opts.kernel.unmountStaging(r.staging));
+    if (r.workerPid) this.workers.delete(r.workerPid);
+    if (live.originalFd !== undefined) fs.closeSync(live.originalFd);
+    // 5. The target's mount table must be what it was.
+    if (nsAlive && alive([r.nsPid]).length > 0 && r.mountsBefore) {
+      const diff = mountTableDiff(r.mountsBefore, mountTable(r.nsPid));
+      if (diff.length > 0) problems.push(`mount table differs after recovery:\n${diff.join('\n')}`);
+    }
+    const error = problems.length > 0 ? problems.join('; ') : undefined;
+    this.journal.record(r.id, 'recovered', { error });
+    r.step = 'recovered';
+    this.opts.log(error ? 'recover-incomplete' : 'recovered', { id: r.id, error });
+  }
+
+  /**
+   * A crash between attach and its journal line leaves no mount id: look for a ChaosFS mount on top
+   * of the volume path in the target's table.
+   */
+  private async findFuseMount(r: InjectionRecord): Promise<number | undefined> {
+    const lines = fs.readFileSync(`/proc/${r.nsPid}/mountinfo`, 'utf8').split('\n');
+    const ours = lines.filter((l) => l.split(' ')[4] === r.volumePath && l.includes(' - fuse.chaosfs '));
+    return ours.length > 0 ? Number(ours[ours.length - 1].split(' ')[0]) : undefined;
+  }
+
+  private workerExited(live: Live, code: number | null): void {
+    if (live.recovering || live.record.step === 'recovered') return;
+    this.opts.log('worker-died', { id: live.record.id, code });
+    void this.recover(live, `worker exited (${code})`);
+  }
+
+  private watch(): void {
+    for (const live of this.live.values()) {
+      if (live.recovering) continue;
+      if (alive(live.record.pids).length === 0) void this.recover(live, 'every target process exited');
+      else if (live.record.workerPid && alive([live.record.workerPid]).length === 0) {
+        this.workerExited(live, null);
+      }
+    }
+  }
+
+  private async status(target?: Target): Promise<InjectionStatus[]> {
+    const lives = [...this.live.values()].filter((l) => !target || sameTarget(l.record.target, target));
+    return Promise.all(lives.map((l) => this.describe(l)));
+  }
+
+  private async describe(live: Live): Promise<InjectionStatus> {
+    const r = live.record;
+    const reply = await this.workerRequest<{ rules: RuleStatus[] }>(r, { op: 'rules.list' }).catch(
+      () => undefined,
+    );
+    return {
+      id: r.id,
+      target: r.target,
+      volumePath: r.volumePath,
+      pids: alive(r.pids),
+      startedAt: r.startedAt,
+      endsAt: r.endsAt,
+      state: r.step,
+      rules:
+        reply?.rules ??
+        r.rules.map((rule, i) => ({ id: rule.id ?? `rule-${i + 1}`, rule, matched: 0, injected: 0 })),
+      swapped: live.lastSwap?.swapped,
+      skipped: live.lastSwap?.skipped,
+      pauseUs: live.lastSwap?.maxPauseUs,
+    };
+  }
+
+  private async workerRequest<T = unknown>(r: InjectionRecord, req: ControlRequest): Promise<T> {
+    const reply = await request<T>(r.workerSocket, req);
+    if (!reply.ok) throw new ControlError(reply.error.code, reply.error.message);
+    return reply.result;
+  }
+
+  private ownPids(): Set<number> {
+    return new Set([process.pid, ...this.workers]);
+  }
+
+  /** SIGTERM (pod deletion): recover everything, then stop. */
+  async shutdown(): Promise<void> {
+    clearInterval(this.watchdog);
+    await Promise.all([...this.live.values()].map((l) => this.recover(l, 'daemon stopping')));
+    this.journal.compact();
+    this.journal.close();
+  }
+
+  get injectionCount(): number {
+    return this.live.size;
+  }
+}
+
+function notInjected(target: Target, volumePath?: string): ControlError {
+  const who =
+    'pid' in target ? `pid/${target.pid}` : `container ${target.containerName ?? target.containerId}`;
+  return new ControlError(
+    'NotFound',
+    `${who}${volumePath ? ` at ${volumePath}` : ''} is not injected: nothing to recover (kubectl iochaos status lists what is)`,
+  );
+}
+
+/** The volume path must be a directory in the target, reached without any symlink on the way. */
+function checkVolumePath(root: string, volumePath: string): void {
+  if (volumePath === '/')
+    throw new ControlError('BadRequest', 'volumePath: refusing to inject the root directory "/"');
+  let at = root;
+  for (const part of volumePath.split('/').filter(Boolean)) {
+    at += '/' + part;
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(at);
+    } catch {
+      throw new ControlError(
+        'NotFound',
+        `volumePath: ${volumePath} does not exist in the target (no ${at.slice(root.length)})`,
+      );
+    }
+    if (st.isSymbolicLink()) {
+      throw new ControlError(
+        'BadRequest',
+        `volumePath: ${at.slice(root.length)} is a symlink in the target; give the path it points to`,
+      );
+    }
+    if (!st.isDirectory())
+      throw new ControlError('BadRequest', `volumePath: ${at.slice(root.length)} is not a directory`);
+  }
+}

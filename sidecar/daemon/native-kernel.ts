@@ -1,0 +1,70 @@
+/** The daemon's kernel steps, done by the native helpers (see native/README.md). */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import { promisify } from 'node:util';
+import { attachMount, detachMount } from '../kernel/mount';
+import { FdSwapPartialError, swapFds, type SwapReport } from '../kernel/fdswap';
+import type { Attached, InjectionKernel, SwapSummary } from './kernel';
+
+const run = promisify(execFile);
+
+function summarize(report: SwapReport): SwapSummary {
+  let swapped = 0;
+  let skipped = 0;
+  let maxPauseUs = 0;
+  const failed: string[] = [];
+  for (const p of report.processes) {
+    swapped += p.swapped.length;
+    skipped += p.skipped.length;
+    maxPauseUs = Math.max(maxPauseUs, p.pauseMaxUs);
+    if (p.status === 'failed') failed.push(`pid ${p.pid}: ${p.error ?? 'failed'}`);
+  }
+  return { swapped, skipped, maxPauseUs, failed };
+}
+
+/** A process that could not be swapped was left as it was: report it, do not abort the others. */
+async function swap(o: Parameters<typeof swapFds>[0]): Promise<SwapSummary> {
+  try {
+    return summarize(await swapFds(o));
+  } catch (err) {
+    if (err instanceof FdSwapPartialError) return summarize(err.report);
+    throw err;
+  }
+}
+
+export class NativeKernel implements InjectionKernel {
+  async attach(nsPid: number, volumePath: string, staging: string): Promise<Attached> {
+    const r = await attachMount({ pid: nsPid, path: volumePath, source: staging });
+    return { mntId: r.mntId, belowMntId: r.belowMntId };
+  }
+
+  swapIn(pids: number[], volumePath: string, fromMntId: number, nsPid: number): Promise<SwapSummary> {
+    if (pids.length === 0) return Promise.resolve({ swapped: 0, skipped: 0, maxPauseUs: 0, failed: [] });
+    return swap({ pids, path: volumePath, from: { mntId: fromMntId }, to: { rootOf: nsPid } });
+  }
+
+  swapOut(pids: number[], volumePath: string, fuseMntId: number, originalRoot: string): Promise<SwapSummary> {
+    if (pids.length === 0) return Promise.resolve({ swapped: 0, skipped: 0, maxPauseUs: 0, failed: [] });
+    return swap({ pids, path: volumePath, from: { mntId: fuseMntId }, to: { dir: originalRoot } });
+  }
+
+  async detach(nsPid: number, volumePath: string, fuseMntId: number): Promise<void> {
+    try {
+      await detachMount({ pid: nsPid, path: volumePath, mntId: fuseMntId });
+    } catch (err) {
+      // Something still holds a file on it (an fd fdswap had to leave, an mmap): detach it lazily so
+      // the app's path is its own again; the holder keeps working until the worker stops.
+      if (!/EBUSY|busy/i.test(String((err as Error).message))) throw err;
+      await detachMount({ pid: nsPid, path: volumePath, mntId: fuseMntId, lazy: true });
+    }
+  }
+
+  async unmountStaging(staging: string): Promise<void> {
+    const mounted = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .some((l) => l.split(' ')[4] === staging);
+    if (mounted) await run('umount', ['-l', staging]);
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
+}
