@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { requireRootAndFuse } from '../support/root';
-import { cleanup, mount, node, passthrough, run, sandbox, type Ops, type Sandbox, type TimeArg } from './support';
+import { cleanup, mount, node, passthrough, run, sandbox, type Sandbox, type TimeArg } from './support';
 
 const statScript = `
   const st = require('fs').statSync(process.argv[1], { bigint: true });
@@ -81,7 +81,8 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
       const child = await node(ftruncate, [path.join(b.mnt, 'hello')]);
       assert.equal(child.code, 0, child.stderr);
       assert.ok(fgetattrFds.length > 0, `fgetattr was not called: ${JSON.stringify(calls)}`);
-      for (const fd of fgetattrFds) assert.ok(opened.includes(fd), `fgetattr got ${fd}, open returned ${opened}`);
+      for (const fd of fgetattrFds)
+        assert.ok(opened.includes(fd), `fgetattr got ${fd}, open returned ${opened}`);
       assert.equal(fs.readFileSync(path.join(b.backing, 'hello'), 'utf8'), 'hel');
     });
 
@@ -129,7 +130,9 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
       };
       const { ops } = passthrough(b.backing, {
         getattr: (p, cb) =>
-          p === '/big' ? cb(0, big) : fs.lstat(path.join(b.backing, p), { bigint: true }, (e, st) => cb(e ? -2 : 0, st)),
+          p === '/big'
+            ? cb(0, big)
+            : fs.lstat(path.join(b.backing, p), { bigint: true }, (e, st) => cb(e ? -2 : 0, st)),
       });
       await mount(b, ops, { useIno: true, attrTimeout: 0, entryTimeout: 0 });
       const got = await statOf(path.join(b.mnt, 'big'));
@@ -155,7 +158,13 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
       const { ops } = passthrough(b.backing, {
         getattr: (p, cb) =>
           p === '/old'
-            ? cb(0, { mode: 0o100644, size: 5, mtime: new Date(1500000000123), atime: 1500000000456, ctime: new Date(0) })
+            ? cb(0, {
+                mode: 0o100644,
+                size: 5,
+                mtime: new Date(1500000000123),
+                atime: 1500000000456,
+                ctime: new Date(0),
+              })
             : fs.lstat(path.join(b.backing, p), { bigint: true }, (e, st) => cb(e ? -2 : 0, st)),
       });
       await mount(b, ops, { attrTimeout: 0, entryTimeout: 0 });
@@ -210,7 +219,11 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
           cb(len + 1);
         },
       });
-      await mount(b, ops, { attrTimeout: 0, entryTimeout: 0, onHandlerError: (err, op) => reported.push(`${op}: ${err}`) });
+      await mount(b, ops, {
+        attrTimeout: 0,
+        entryTimeout: 0,
+        onHandlerError: (err, op) => reported.push(`${op}: ${err}`),
+      });
       fs.writeFileSync(path.join(b.backing, 'gone'), 'x');
       fs.mkdirSync(path.join(b.backing, 'dir'));
       const m = (p: string) => path.join(b.mnt, p);
@@ -224,8 +237,14 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
       assert.match((await run('readlink', ['-v', m('link')])).stderr, eio);
       assert.match((await run('stat', [m('badstat')])).stderr, eio);
       assert.match((await run('cat', [m('hello')])).stderr, eio);
-      assert.ok(reported.some((r) => r.startsWith('chmod: Error: handler bug')), reported.join('\n'));
-      assert.ok(reported.some((r) => r.startsWith('read: ')), reported.join('\n'));
+      assert.ok(
+        reported.some((r) => r.startsWith('chmod: Error: handler bug')),
+        reported.join('\n'),
+      );
+      assert.ok(
+        reported.some((r) => r.startsWith('read: ')),
+        reported.join('\n'),
+      );
       // Still alive and serving.
       assert.equal((await run('ls', [b.mnt])).code, 0);
     });
@@ -355,8 +374,8 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
       );
       for (const [, fd] of syncs) assert.ok(opened.includes(fd));
       assert.ok(opendirFlags.length > 0);
-      for (const flags of opendirFlags) assert.equal(flags & fs.constants.O_DIRECTORY, fs.constants.O_DIRECTORY);
+      for (const flags of opendirFlags)
+        assert.equal(flags & fs.constants.O_DIRECTORY, fs.constants.O_DIRECTORY);
     });
-
   });
 });
