@@ -108,8 +108,10 @@ export function mutatePod(pod: V1Pod, namespace: string, cfg: InjectionConfig): 
   }
 
   const warnings: string[] = [];
-  const out = structuredClone(pod);
-  const outSpec = out.spec!;
+  // A copy that shares every part it does not change: cheaper than a deep clone on the hot path,
+  // and compare() skips shared subtrees. Only the new spec object and new arrays are written to.
+  const outSpec = { ...spec };
+  const out: V1Pod = { ...pod, spec: outSpec };
   if (outSpec.hostPID === true) {
     // The API server rejects hostPID together with shareProcessNamespace; with hostPID the sidecar
     // already sees the app's processes.
