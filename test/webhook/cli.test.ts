@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { promisify } from 'node:util';
 import { createBundle, createServingCert } from '../../webhook/certs';
+import { serviceDnsNames } from '../../webhook/config';
 import { FakeApiServer } from '../support/apiserver';
 import { CASES } from './fixtures';
 import { type Json, REPO_ROOT } from './helpers';
@@ -258,6 +259,32 @@ describe('iochaos-webhook (the command)', function () {
       const writesDuringResync = api.requests.filter((r) => r.method !== 'GET').slice(before);
       assert.deepEqual(writesDuringResync, [], 'resyncs wrote something');
       assert.ok(api.requests.slice(before).length >= 4, 'the replicas did not resync');
+
+      // Another replica renews the serving certificate in the Secret: both pick it up, no restart.
+      const dec = (k: string) => Buffer.from(secret.data[k], 'base64').toString();
+      const renewed = createServingCert(
+        { cert: dec('ca.crt'), key: dec('ca.key') },
+        serviceDnsNames({ serviceName: 'iochaos-webhook', namespace: 'iochaos-system' }),
+      );
+      const writesBefore = api.requests.filter((r) => r.method !== 'GET').length;
+      const current = api.get('', 'secrets', 'iochaos-system', 'iochaos-webhook-tls') as Json;
+      current.data['tls.crt'] = Buffer.from(renewed.cert).toString('base64');
+      current.data['tls.key'] = Buffer.from(renewed.key).toString('base64');
+      api.store.update(api.resource('', 'secrets'), 'iochaos-system', 'iochaos-webhook-tls', current);
+      for (const p of [a, b]) {
+        let fp = certs[0]!.fingerprint256;
+        for (let i = 0; i < 50 && fp === certs[0]!.fingerprint256; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          fp = (await peerCert(p.port, ca, 'iochaos-webhook.iochaos-system.svc')).fingerprint256;
+        }
+        assert.notEqual(fp, certs[0]!.fingerprint256, 'a replica kept serving the old certificate');
+        assert.equal(fp, (await peerCert(p.port, ca, 'iochaos-webhook.iochaos-system.svc')).fingerprint256);
+      }
+      assert.equal(
+        api.requests.filter((r) => r.method !== 'GET').length,
+        writesBefore,
+        'a replica re-renewed instead of adopting',
+      );
     } finally {
       await Promise.all(procs.splice(0).map(stop));
       await api.close();
