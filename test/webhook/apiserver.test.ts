@@ -58,7 +58,13 @@ describe('test support: the Kubernetes API stand-in', function () {
     const file = path.join(os.tmpdir(), `standin-secret-${process.pid}.json`);
     fs.writeFileSync(
       file,
-      JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's1' }, data: { a: 'Yg==' } }),
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 's1' },
+        data: { a: 'Yg==' },
+        stringData: { c: 'd' },
+      }),
     );
     assert.match((await kubectl('create', '--validate=false', '-f', file)).stdout, /secret\/s1 created/);
     assert.match(
@@ -68,6 +74,11 @@ describe('test support: the Kubernetes API stand-in', function () {
     );
     const { stdout } = await kubectl('get', 'secret', 's1', '-o', 'json');
     assert.equal(JSON.parse(stdout).metadata.labels.x, 'y');
+    assert.deepEqual(
+      JSON.parse(stdout).data,
+      { a: 'Yg==', c: 'ZA==' },
+      'stringData is merged into data, as the real registry does',
+    );
     const { stdout: res } = await kubectl('api-resources', '--no-headers', '-o', 'name');
     assert.ok(res.split('\n').includes('mutatingwebhookconfigurations.admissionregistration.k8s.io'), res);
     assert.match((await kubectl('delete', 'secret', 's1')).stdout, /deleted/);

@@ -10,6 +10,18 @@ export interface ResourceType {
   shortNames?: string[];
   /** Listed in discovery as `<plural>/<sub>`; served by routes someone registers (e.g. pods/exec). */
   subresources?: { name: string; verbs: string[]; kind?: string }[];
+  /** What the real registry does to an object on every write (e.g. Secret stringData -> data). */
+  normalize?: (obj: Record<string, unknown>) => void;
+}
+
+/** The registry's write-time conversion: stringData is merged into data, base64-encoded, and dropped. */
+function secretStringData(obj: Record<string, unknown>): void {
+  const stringData = obj.stringData as Record<string, string> | undefined;
+  if (stringData === undefined) return;
+  const data = (obj.data ?? {}) as Record<string, string>;
+  for (const [k, v] of Object.entries(stringData)) data[k] = Buffer.from(v).toString('base64');
+  obj.data = data;
+  delete obj.stringData;
 }
 
 export const ALL_VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update'];
@@ -29,7 +41,14 @@ export const BUILTIN_RESOURCES: ResourceType[] = [
     namespaced: false,
     shortNames: ['ns'],
   },
-  { group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true },
+  {
+    group: '',
+    version: 'v1',
+    kind: 'Secret',
+    plural: 'secrets',
+    namespaced: true,
+    normalize: secretStringData,
+  },
   { group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true, shortNames: ['cm'] },
   {
     group: '',

@@ -62,6 +62,7 @@ export class ObjectStore {
   }
 
   private stamp(t: ResourceType, obj: KubeObject): KubeObject {
+    t.normalize?.(obj);
     obj.apiVersion = groupVersion(t);
     obj.kind = t.kind;
     obj.metadata!.resourceVersion = String(++this.rv);
