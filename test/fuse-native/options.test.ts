@@ -17,6 +17,7 @@ import {
   passthrough,
   run,
   sandbox,
+  waitFor,
   type Sandbox,
 } from './support';
 
@@ -132,27 +133,36 @@ describe('fuse-native: mount options (defect 6)', function () {
 
   it('hardRemove unlinks an open file; without it libfuse hides it and close() removes it', async function () {
     const b = box!;
-    const holdAndRemove = async (mnt: string) => {
-      const holder = run('sh', ['-c', `exec 3<${JSON.stringify(path.join(mnt, 'hello'))}; sleep 2`]);
-      await new Promise((r) => setTimeout(r, 500));
+    // Keeps the file open in a child (until `sleep` ends), waits for that open to reach us, removes it.
+    const holdAndRemove = async (mnt: string, calls: Record<string, number>) => {
+      const opens = calls.open ?? 0;
+      const holder = run('sh', ['-c', `exec 3<${JSON.stringify(path.join(mnt, 'hello'))}; sleep 5`]);
+      assert.ok(await waitFor(() => (calls.open ?? 0) > opens, 10_000), 'the holder opened the file');
       assert.equal((await run('rm', [path.join(mnt, 'hello')])).code, 0);
       return holder;
     };
 
     const hard = passthrough(b.backing);
     const f1 = await mount(b, hard.ops, { hardRemove: true });
-    await await holdAndRemove(b.mnt);
+    await holdAndRemove(b.mnt, hard.calls);
     assert.equal(hard.calls.rename, undefined);
     assert.ok((hard.calls.unlink ?? 0) >= 1);
     await close(f1);
 
     fs.writeFileSync(path.join(b.backing, 'hello'), 'again\n');
-    const soft = passthrough(b.backing);
+    const renamed: string[] = [];
+    const soft = passthrough(b.backing, {
+      rename: (from, to, cb) => {
+        renamed.push(to);
+        fs.rename(path.join(b.backing, from), path.join(b.backing, to), (e) => cb(e ? -5 : 0));
+      },
+    });
     const f2 = await mount(b, soft.ops);
-    const holder = await holdAndRemove(b.mnt);
-    assert.equal(soft.calls.rename, 1, 'libfuse renamed the open file to .fuse_hidden*');
-    assert.ok(fs.readdirSync(b.backing).some((n) => n.startsWith('.fuse_hidden')));
-    // Closing while the file is still held: libfuse unlinks hidden files itself, on the fuse thread.
+    const holder = await holdAndRemove(b.mnt, soft.calls);
+    assert.equal(renamed.length, 1);
+    assert.match(renamed[0], /^\/\.fuse_hidden/, 'libfuse renamed the open file instead of unlinking it');
+    // Closing while the file may still be held: libfuse then unlinks hidden files itself, from the
+    // fuse thread with an empty context (2.2.6 dereferenced NULL there).
     await close(f2);
     await holder;
     assert.deepEqual(
