@@ -248,12 +248,22 @@ static void prepare(struct proc *p, struct entry *e)
 		return;
 	}
 	struct stat st;
-	if (fstat(held, &st) != 0 || st.st_nlink == 0) {
+	/* An fd on a FUSE mount whose worker died answers ENOTCONN: it is what recovery must move
+	 * back, so its kind is taken from the same path on the new mount instead. */
+	int dead = 0;
+	if (fstat(held, &st) != 0) {
+		if (errno != ENOTCONN) {
+			e->dropped = "deleted while open";
+			close(held);
+			return;
+		}
+		dead = 1;
+	} else if (st.st_nlink == 0) {
 		e->dropped = "deleted while open";
 		close(held);
 		return;
 	}
-	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+	if (!dead && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
 		e->dropped = S_ISFIFO(st.st_mode)   ? "named pipe (a reopen is another pipe)"
 			     : S_ISSOCK(st.st_mode) ? "unix socket"
 			     : S_ISLNK(st.st_mode)  ? "O_PATH fd of a symlink"
@@ -272,6 +282,8 @@ static void prepare(struct proc *p, struct entry *e)
 		return;
 	}
 	struct stat nst;
+	if (dead && fstat(nf, &nst) == 0 && (S_ISREG(nst.st_mode) || S_ISDIR(nst.st_mode)))
+		st = nst;
 	if (fstat(nf, &nst) != 0 || (nst.st_mode & S_IFMT) != (st.st_mode & S_IFMT)) {
 		e->dropped = "not the same kind of file on the new mount";
 		close(held);

@@ -105,6 +105,26 @@ static void parse_args(int argc, char **argv, struct args *a)
 		usage("detach needs --mnt-id (the mnt_id that attach printed)");
 }
 
+/* The mount id of an open fd, from /proc/self/fdinfo: works on a dead FUSE mount. */
+static int mount_id_from_fdinfo(int fd, int *mnt_id)
+{
+	char name[64], buf[512];
+	snprintf(name, sizeof name, "/proc/self/fdinfo/%d", fd);
+	int f = open(name, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -1;
+	ssize_t n = read(f, buf, sizeof buf - 1);
+	close(f);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	const char *m = strstr(buf, "mnt_id:");
+	if (!m)
+		return -1;
+	*mnt_id = atoi(m + 7);
+	return *mnt_id > 0 ? 0 : -1;
+}
+
 /* What the target sees at PATH, from inside its namespace. */
 struct top {
 	int pathfd; /* O_PATH fd of PATH in the target: the top mount there */
@@ -130,14 +150,22 @@ static void look_at_path(const struct args *a, int mountinfo_fd, struct top *t)
 		    strerror(errno));
 	}
 	struct stat st;
-	if (fstat(t->pathfd, &st) != 0)
+	if (fstat(t->pathfd, &st) != 0) {
+		/* A FUSE mount whose worker died answers nothing (ENOTCONN), and it is exactly what
+		 * recovery must take off: its mount id comes from fdinfo, which asks no file system. */
+		if (errno == ENOTCONN && mount_id_from_fdinfo(t->pathfd, &t->mnt_id) == 0) {
+			t->mount_point = 1;
+			goto find;
+		}
 		die(EXIT_FAILED, "fstat %s: %s", a->path, strerror(errno));
+	}
 	if (!S_ISDIR(st.st_mode))
 		die(EXIT_REFUSED, "PATH %s in pid %d's namespace is not a directory", a->path,
 		    a->pid);
 	if (mount_id_of(t->pathfd, "", &t->mnt_id, &t->mount_point) != 0)
 		die(EXIT_FAILED, "statx(STATX_MNT_ID) on %s: %s%s", a->path, strerror(errno),
 		    errno == ENOSYS ? " (Linux >= 5.8 needed)" : "");
+find:
 	if (mountinfo_find(mountinfo_fd, t->mnt_id, &t->mi) != 0)
 		die(EXIT_FAILED, "mount %d (at %s) is not in /proc/%d/mountinfo: %s", t->mnt_id,
 		    a->path, a->pid, strerror(errno));
