@@ -1,5 +1,6 @@
 /** `kubectl iochaos status [TARGET]`: what is injected where, with its rules and counters. */
 import type { InjectionStatus } from '../../sidecar/daemon/daemon';
+import { errnoName } from '../../sidecar/api/fault-spec';
 import { age, printStructured, table, type OutputFormat } from '../output';
 import { reach, type ReachOptions } from '../reach';
 import { parseTarget, type TargetRef } from '../target';
@@ -24,7 +25,12 @@ function ruleText(s: InjectionStatus): string {
   return s.rules
     .map((r) => {
       const rule = r.rule as unknown as Record<string, unknown>;
-      const what = rule.delay ?? rule.errno ?? rule.rate ?? rule.limit ?? '';
+      const what =
+        rule.delay !== undefined
+          ? `${String(rule.delay)}ms`
+          : rule.errno !== undefined
+            ? errnoName(rule.errno as number)
+            : (rule.rate ?? rule.limit ?? '');
       return `${rule.action}${what !== '' ? `(${String(what)})` : ''}`;
     })
     .join(',');

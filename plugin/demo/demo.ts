@@ -95,6 +95,13 @@ async function main() {
 
   // The app process itself (unshare execs sh, which execs node: same pid).
   const pid = app.pid!;
+  const mountTable = () =>
+    fs
+      .readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ').slice(2).join(' '));
+  await sleep(500);
+  const mountsBefore = mountTable().join('\n');
   let ok = false;
   try {
     await sleep(4000);
@@ -126,11 +133,15 @@ async function main() {
     for (let i = 0; i < Math.floor(count); i++) {
       if (!data.subarray(i * RECORD_SIZE, (i + 1) * RECORD_SIZE).equals(record(i))) bad++;
     }
-    ok = bad === 0 && count >= (last?.written ?? 0) - 1;
+    const mountsSame = mountTable().join('\n') === mountsBefore;
+    ok = bad === 0 && count >= (last?.written ?? 0) - 1 && mountsSame;
     console.log(
-      ok
-        ? `\nall ${count} records the app wrote are intact, in order; its mount table is as before.`
+      bad === 0
+        ? `\nall ${count} records the app wrote are intact, in order.`
         : `\nDATA CHECK FAILED: ${bad} bad records of ${count}`,
+    );
+    console.log(
+      mountsSame ? "the app's mount table is as it was before." : 'MOUNT TABLE DIFFERS from before.',
     );
   } finally {
     app.kill('SIGTERM');
@@ -148,4 +159,7 @@ async function main() {
   process.exit(ok ? 0 : 1);
 }
 
-void main();
+main().catch((err: Error) => {
+  console.error(`demo failed: ${err.message}`);
+  process.exit(1);
+});

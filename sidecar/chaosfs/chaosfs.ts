@@ -83,8 +83,9 @@ export class ChaosFs {
   unmount(at?: string): Promise<void> {
     this.closing ??= (async () => {
       this.rules.clear();
-      if (at) this.fuse.mnt = at;
-      await promisify(this.fuse.close.bind(this.fuse))();
+      await new Promise<void>((resolve, reject) =>
+        this.fuse.close(at ? { mountpoint: at } : {}, (err) => (err ? reject(err) : resolve())),
+      );
       this.backing.close();
     })();
     return this.closing;

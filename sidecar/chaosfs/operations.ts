@@ -44,7 +44,9 @@ const p = {
   access: promisify(fs.access),
 };
 
-type Callback = (code: number, ...values: unknown[]) => void;
+/** fuse-native's reply callback; what follows the code differs per operation (a stat, an fd, names). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Callback = (code: number, ...values: any[]) => void;
 
 /** Logs what could not be mapped to an errno; the call still gets EIO. */
 export type Logger = (message: string, err: unknown) => void;

@@ -69,7 +69,8 @@ export class ControlServer {
     readonly socketPath: string,
     handler: Handler,
   ) {
-    this.server = net.createServer((conn) => serve(conn, handler));
+    // allowHalfOpen: a client ends its side once the request is sent, and still waits for the reply.
+    this.server = net.createServer({ allowHalfOpen: true }, (conn) => serve(conn, handler));
   }
 
   static async listen(socketPath: string, handler: Handler): Promise<ControlServer> {
@@ -110,6 +111,7 @@ function removeStaleSocket(socketPath: string): void {
 
 function serve(conn: net.Socket, handler: Handler): void {
   let buffered = '';
+  let dispatched = false;
   let done = false;
   const finish = (reply: ControlReply) => {
     if (done) return;
@@ -123,11 +125,13 @@ function serve(conn: net.Socket, handler: Handler): void {
   conn.on('error', () => conn.destroy());
   conn.setEncoding('utf8');
   const onRequest = (line: string) => {
+    if (dispatched) return;
+    dispatched = true;
     conn.setTimeout(0);
     answer(line, handler).then(finish, (err) => finish(failure('Internal', String(err))));
   };
   conn.on('data', (chunk: string) => {
-    if (done) return;
+    if (done || dispatched) return;
     buffered += chunk;
     const nl = buffered.indexOf('\n');
     if (nl >= 0) {
@@ -136,13 +140,17 @@ function serve(conn: net.Socket, handler: Handler): void {
       return;
     }
     if (buffered.length > MAX_REQUEST_BYTES) {
+      // Reply, then read and drop the rest (closing with unread data would reset the connection and
+      // lose the reply); a client that never stops is cut off by the timeout.
+      buffered = '';
       finish(failure('BadRequest', `request larger than ${MAX_REQUEST_BYTES} bytes`));
-      conn.destroy();
+      conn.setTimeout(REQUEST_TIMEOUT_MS, () => conn.destroy());
     }
   });
   // A client that half-closes without a newline sent its whole request.
   conn.on('end', () => {
-    if (!done && buffered.trim() !== '') onRequest(buffered);
-    else if (!done) finish(failure('BadRequest', 'empty request'));
+    if (dispatched || done) return;
+    if (buffered.trim() !== '') onRequest(buffered);
+    else finish(failure('BadRequest', 'empty request'));
   });
 }

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ControlError, type ControlRequest, type Target } from '../api/control';
-import { parseDurationMs, parseRules, type Rule } from '../api/fault-spec';
+import { parseDurationMs, parseRules, type RuleInput } from '../api/fault-spec';
 import { request } from '../control/client';
 import type { RuleStatus } from '../faults/rule-set';
 import type { InjectionKernel, SwapSummary } from './kernel';
@@ -36,7 +36,8 @@ interface Live {
   /** An O_PATH fd of the original volume, opened before ChaosFS covers it: swap-back goes there. */
   originalFd?: number;
   timer?: NodeJS.Timeout;
-  recovering?: Promise<void>;
+  /** Resolves with what could not be put back (empty: everything was). */
+  recovering?: Promise<string[]>;
   lastSwap?: SwapSummary;
 }
 
@@ -56,6 +57,22 @@ export interface InjectionStatus {
 }
 
 const O_PATH = 0o10000000;
+
+/**
+ * Failpoints, as etcd's gofail: with IOCHAOS_FAILPOINT=<name> the daemon stops at that step (and says
+ * so in its log), so a test can SIGKILL it exactly there and check what a restarted daemon does.
+ */
+export const FAILPOINTS = [
+  'inject:attached',
+  'inject:swapped',
+  'recover:rules-off',
+  'recover:swapped-back',
+] as const;
+async function failpoint(name: (typeof FAILPOINTS)[number], log: DaemonOptions['log']): Promise<void> {
+  if (process.env.IOCHAOS_FAILPOINT !== name) return;
+  log('failpoint', { name });
+  await new Promise(() => {});
+}
 
 const sameTarget = (a: Target, b: Target) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -89,10 +106,12 @@ export class Daemon {
     switch (req.op) {
       case 'health':
         return { healthy: true, role: 'daemon', pid: process.pid, injections: this.live.size };
+      // Rules are validated here, then forwarded as given: the worker validates its own input, and
+      // status shows "10ms" the way the user wrote it.
       case 'inject':
-        return this.inject(req.target, req.volumePath, parseRules(req.rules), req.duration);
+        return this.inject(req.target, req.volumePath, validRules(req.rules), req.duration);
       case 'update':
-        return this.update(req.target, req.volumePath, parseRules(req.rules), req.replace ?? true);
+        return this.update(req.target, req.volumePath, validRules(req.rules), req.replace ?? true);
       case 'recover':
         return this.recoverRequested(req.target, req.volumePath);
       case 'status':
@@ -111,7 +130,7 @@ export class Daemon {
     );
   }
 
-  private async inject(target: Target, volumePath: string, rules: Rule[], duration?: string) {
+  private async inject(target: Target, volumePath: string, rules: RuleInput[], duration?: string) {
     const durationMs = duration === undefined ? undefined : parseDurationMs(duration);
     if (duration !== undefined && (durationMs === undefined || durationMs <= 0)) {
       throw new ControlError(
@@ -149,7 +168,7 @@ export class Daemon {
       endsAt: durationMs === undefined ? undefined : new Date(now + durationMs).toISOString(),
       workerSocket: path.join(this.opts.runDir, 'workers', `${id}.sock`),
       staging: path.join(this.opts.runDir, 'staging', id),
-      mountsBefore: mountTable(resolved.nsPid),
+      mountsBefore: mountTable(resolved.nsPid, volumePath),
       step: 'begun',
     };
     const live: Live = { record };
@@ -179,6 +198,7 @@ export class Daemon {
       record.fuseMntId = attached.mntId;
       record.belowMntId = attached.belowMntId;
       this.journal.record(id, 'attached', { fuseMntId: attached.mntId, belowMntId: attached.belowMntId });
+      await failpoint('inject:attached', this.opts.log);
 
       this.journal.record(id, 'swapped');
       record.step = 'swapped';
@@ -190,6 +210,7 @@ export class Daemon {
       );
       if (live.lastSwap.failed.length > 0)
         throw new Error(`fd swap failed: ${live.lastSwap.failed.join('; ')}`);
+      await failpoint('inject:swapped', this.opts.log);
 
       await this.workerRequest(record, { op: 'rules.set', rules, replace: true });
       this.journal.record(id, 'active');
@@ -209,7 +230,7 @@ export class Daemon {
     return this.describe(live);
   }
 
-  private async update(target: Target, volumePath: string | undefined, rules: Rule[], replace: boolean) {
+  private async update(target: Target, volumePath: string | undefined, rules: RuleInput[], replace: boolean) {
     const found = this.matching(target, volumePath);
     if (found.length === 0) throw notInjected(target, volumePath);
     for (const l of found) {
@@ -224,19 +245,22 @@ export class Daemon {
   private async recoverRequested(target: Target, volumePath?: string) {
     const found = this.matching(target, volumePath);
     if (found.length === 0) throw notInjected(target, volumePath);
-    await Promise.all(found.map((l) => this.recover(l, 'requested')));
+    const problems = (await Promise.all(found.map((l) => this.recover(l, 'requested')))).flat();
+    if (problems.length > 0) {
+      throw new ControlError('Internal', `recovery finished with problems: ${problems.join('; ')}`);
+    }
     return { recovered: found.map((l) => ({ id: l.record.id, volumePath: l.record.volumePath })) };
   }
 
   /** Recovers one injection; concurrent callers share one run. Never throws: failures are logged. */
-  recover(live: Live, reason: string): Promise<void> {
+  recover(live: Live, reason: string): Promise<string[]> {
     live.recovering ??= this.runRecovery(live, reason).finally(() => {
       this.live.delete(live.record.id);
     });
     return live.recovering;
   }
 
-  private async runRecovery(live: Live, reason: string): Promise<void> {
+  private async runRecovery(live: Live, reason: string): Promise<string[]> {
     const r = live.record;
     clearTimeout(live.timer);
     this.opts.log('recover', { id: r.id, reason, step: r.step });
@@ -251,7 +275,11 @@ export class Daemon {
     };
     const nsAlive = alive([r.nsPid]).length > 0;
     // 1. Rules off, so nothing is delayed or failed while the fds move back.
-    await attempt('rules off', () => this.workerRequest(r, { op: 'rules.clear' }));
+    // (A dead worker has no rules left to turn off.)
+    if (r.workerPid && alive([r.workerPid]).length > 0) {
+      await attempt('rules off', () => this.workerRequest(r, { op: 'rules.clear' }));
+    }
+    await failpoint('recover:rules-off', this.opts.log);
     if (nsAlive) {
       // 2. Fds back onto the original volume, reached through the worker's root fd (ChaosFS covers it).
       const original =
@@ -263,6 +291,7 @@ export class Daemon {
             const s = await this.opts.kernel.swapOut(alive(r.pids), r.volumePath, fuseMntId, original);
             if (s.failed.length > 0) throw new Error(s.failed.join('; '));
           });
+          await failpoint('recover:swapped-back', this.opts.log);
         } else {
           problems.push(
             'swap back: the original volume is no longer reachable (worker and daemon both gone)',
@@ -279,13 +308,14 @@ export class Daemon {
     if (live.originalFd !== undefined) fs.closeSync(live.originalFd);
     // 5. The target's mount table must be what it was.
     if (nsAlive && alive([r.nsPid]).length > 0 && r.mountsBefore) {
-      const diff = mountTableDiff(r.mountsBefore, mountTable(r.nsPid));
+      const diff = mountTableDiff(r.mountsBefore, mountTable(r.nsPid, r.volumePath));
       if (diff.length > 0) problems.push(`mount table differs after recovery:\n${diff.join('\n')}`);
     }
     const error = problems.length > 0 ? problems.join('; ') : undefined;
     this.journal.record(r.id, 'recovered', { error });
     r.step = 'recovered';
     this.opts.log(error ? 'recover-incomplete' : 'recovered', { id: r.id, error });
+    return problems;
   }
 
   /**
@@ -334,7 +364,12 @@ export class Daemon {
       state: r.step,
       rules:
         reply?.rules ??
-        r.rules.map((rule, i) => ({ id: rule.id ?? `rule-${i + 1}`, rule, matched: 0, injected: 0 })),
+        parseRules(r.rules).map((rule, i) => ({
+          id: rule.id ?? `rule-${i + 1}`,
+          rule,
+          matched: 0,
+          injected: 0,
+        })),
       swapped: live.lastSwap?.swapped,
       skipped: live.lastSwap?.skipped,
       pauseUs: live.lastSwap?.maxPauseUs,
@@ -362,6 +397,11 @@ export class Daemon {
   get injectionCount(): number {
     return this.live.size;
   }
+}
+
+function validRules(input: unknown[]): RuleInput[] {
+  parseRules(input);
+  return input as RuleInput[];
 }
 
 function notInjected(target: Target, volumePath?: string): ControlError {

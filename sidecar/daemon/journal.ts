@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Rule } from '../api/fault-spec';
+import type { RuleInput } from '../api/fault-spec';
 import type { Target } from '../api/control';
 
 /** Steps in the order inject takes them; recovery walks back from the last one recorded. */
@@ -23,7 +23,8 @@ export interface InjectionRecord {
   /** The process whose mount namespace holds the volume (one of the target's). */
   nsPid: number;
   pids: number[];
-  rules: Rule[];
+  /** As the user gave them (validated). */
+  rules: RuleInput[];
   startedAt: string;
   endsAt?: string;
   workerPid?: number;
@@ -34,7 +35,7 @@ export interface InjectionRecord {
   /** The worker's path to the original volume (`/proc/<worker>/fd/<n>`), valid while it lives. */
   backingRoot?: string;
   staging: string;
-  /** The target's mount table (mountinfo, ids aside) before anything changed: what recovery restores. */
+  /** The target's mounts at and beneath volumePath (ids aside) before anything changed: what recovery restores. */
   mountsBefore: string[];
   step: Step;
   error?: string;

@@ -27,6 +27,8 @@ export interface TestDaemon {
   log(): string;
   /** Runs `kubectl-iochaos ARGS` against this daemon. */
   cli(...args: string[]): { status: number | null; stdout: string; stderr: string };
+  /** The same, without blocking the test (for a command that waits on a stopped daemon). */
+  cliInBackground(...args: string[]): ChildProcess;
   cleanup(): Promise<void>;
 }
 
@@ -40,6 +42,7 @@ export function testDaemon(): TestDaemon {
     IOCHAOS_RUN_DIR: path.join(dir, 'run'),
   };
   let logText = '';
+  const spawned: ChildProcess[] = [];
   let exited: Promise<number | null> = Promise.resolve(null);
   const d: TestDaemon = {
     dir,
@@ -79,7 +82,13 @@ export function testDaemon(): TestDaemon {
       });
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };
     },
+    cliInBackground(...args) {
+      const child = spawn(process.execPath, [PLUGIN_CLI, ...args], { env, stdio: 'ignore' });
+      spawned.push(child);
+      return child;
+    },
     async cleanup() {
+      for (const c of spawned) c.kill('SIGKILL');
       if (d.process && d.process.exitCode === null && d.process.signalCode === null) {
         d.process.kill('SIGTERM');
         await Promise.race([exited, sleep(15_000)]);
