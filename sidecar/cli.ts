@@ -113,7 +113,11 @@ void yargs(hideBin(process.argv))
     'Send one control request (JSON on stdin) and print the reply; exits non-zero on an error reply',
     (y) =>
       y
-        .option('socket', { type: 'string', default: DEFAULT_CONTROL_SOCKET, describe: 'the control socket' })
+        .option('socket', {
+          type: 'string',
+          default: process.env.IOCHAOS_SOCKET ?? DEFAULT_CONTROL_SOCKET,
+          describe: 'the control socket (env IOCHAOS_SOCKET)',
+        })
         .example(`echo '{"op":"rules.list"}' | $0 ctl --socket /run/chaosfs.sock`, 'list the active rules')
         .example(
           `echo '{"op":"rules.set","rules":[{"action":"fault","errno":"EIO","methods":["read"]}]}' | $0 ctl --socket S`,
