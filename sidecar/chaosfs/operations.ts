@@ -84,7 +84,7 @@ export function makeOperations(
   backing: Backing,
   gate: RulesGate,
   log: Logger,
-  caller?: () => Caller | undefined,
+  caller?: () => Caller | null | undefined,
 ) {
   /** Answers the kernel once: `fn` resolves to the values after the 0 code, or throws. */
   function reply(cb: Callback, fn: () => Promise<unknown[] | number>): void {
@@ -113,10 +113,12 @@ export function makeOperations(
     }
   }
 
-  /** New files belong to the process that made them, not to the privileged worker. */
-  async function chownToCaller(target: string): Promise<void> {
-    const who = caller?.();
-    if (who && who.uid !== 0) await p.lchown(target, who.uid, who.gid);
+  /**
+   * New files belong to the process that made them, not to the privileged worker. `who` must be read
+   * synchronously when the call arrives (fuse-native names the caller only then).
+   */
+  async function chownToCaller(target: string, who: Caller | undefined | null): Promise<void> {
+    if (who && (who.uid !== 0 || who.gid !== 0)) await p.lchown(target, who.uid, who.gid);
   }
 
   async function attributes(
@@ -200,20 +202,22 @@ export function makeOperations(
     },
 
     mknod(path: string, mode: number, dev: number, cb: Callback) {
+      const who = caller?.();
       reply(cb, () =>
         on('mknod', path, async (target) => {
           mknod(target, mode, dev);
-          await chownToCaller(target);
+          await chownToCaller(target, who);
           return [];
         }),
       );
     },
 
     mkdir(path: string, mode: number, cb: Callback) {
+      const who = caller?.();
       reply(cb, () =>
         on('mkdir', path, async (target) => {
           await p.mkdir(target, mode);
-          await chownToCaller(target);
+          await chownToCaller(target, who);
           return [];
         }),
       );
@@ -234,10 +238,11 @@ export function makeOperations(
     },
 
     symlink(linkTarget: string, path: string, cb: Callback) {
+      const who = caller?.();
       reply(cb, () =>
         on('symlink', path, async (target) => {
           await p.symlink(linkTarget, target);
-          await chownToCaller(target);
+          await chownToCaller(target, who);
           return [];
         }),
       );
@@ -323,10 +328,11 @@ export function makeOperations(
     },
 
     create(path: string, mode: number, cb: Callback) {
+      const who = caller?.();
       reply(cb, () =>
         on('create', path, async (target) => {
           const fd = await p.open(target, O_CREAT | O_RDWR | O_NOFOLLOW, mode);
-          await chownToCaller(target);
+          await chownToCaller(target, who);
           return [fd];
         }),
       );

@@ -142,6 +142,19 @@ describe('ChaosFS pass-through', () => {
     assert.doesNotMatch(execFileSync('getfattr', ['-d', s('xa')], { encoding: 'utf8' }), /colour/);
   });
 
+  it('gives files, directories, FIFOs and symlinks made by a non-root process to that process', () => {
+    fs.mkdirSync(m('shared'), { mode: 0o777 });
+    fs.chmodSync(m('shared'), 0o777);
+    const script = ['touch shared/f', 'mkdir shared/d', 'mkfifo shared/p', 'ln -s f shared/l'].join(' && ');
+    execFileSync('setpriv', ['--reuid', '4321', '--regid', '4322', '--clear-groups', 'sh', '-c', script], {
+      cwd: c.mnt,
+    });
+    for (const name of ['f', 'd', 'p', 'l']) {
+      const st = fs.lstatSync(s('shared', name));
+      assert.deepEqual([st.uid, st.gid], [4321, 4322], `${name} belongs to its creator`);
+    }
+  });
+
   it('passes backing errors through as the same errno', () => {
     assert.throws(() => fs.readFileSync(m('missing')), { code: 'ENOENT' });
     fs.mkdirSync(m('exists'));
