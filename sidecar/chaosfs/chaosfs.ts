@@ -53,10 +53,10 @@ export class ChaosFs {
     const rules = new RuleSet();
     if (opts.rules) rules.replace(opts.rules);
     const log: Logger = opts.log ?? ((msg, err) => process.stderr.write(`chaosfs: ${msg}: ${String(err)}\n`));
-    // The ops need the Fuse instance to name the caller, and Fuse needs the ops: late-bound.
-    let fuse: Fuse | undefined;
-    const ops = makeOperations(backing, new RulesGate(rules), log, () => fuse?.caller);
-    fuse = new Fuse(opts.mountpoint, ops, {
+    // The ops need the Fuse instance to name the caller, and Fuse needs the ops: the closure reads
+    // `fuse` only when a call arrives, after it is constructed.
+    const ops = makeOperations(backing, new RulesGate(rules), log, () => fuse.caller);
+    const fuse = new Fuse(opts.mountpoint, ops, {
       fsname: 'chaosfs',
       subtype: 'chaosfs',
       allowOther: true,
