@@ -9,6 +9,8 @@ import { completeInject, runInject, validateInject } from './commands/inject';
 import { completeRecover, runRecover, validateRecover } from './commands/recover';
 import { completeStatus, runStatus } from './commands/status';
 import { formatError } from './errors';
+import { completeApply, runApply } from './commands/apply';
+import { KubePodReach } from './kube/reach-pods';
 import type { ReachOptions } from './reach';
 import { COMMON_FLAGS, FAULT_COMMANDS } from './rule-flags';
 
@@ -41,8 +43,17 @@ function kubeFlags<T>(y: Argv<T>) {
     });
 }
 
-function reachOptions(_argv: Record<string, unknown>): ReachOptions {
-  return { say };
+function podReach(argv: Record<string, unknown>): KubePodReach {
+  return new KubePodReach({
+    kubeconfig: argv.kubeconfig as string | undefined,
+    context: argv.context as string | undefined,
+    namespace: argv.namespace as string | undefined,
+    container: argv.container as string | undefined,
+  });
+}
+
+function reachOptions(argv: Record<string, unknown>): ReachOptions {
+  return { say, pods: podReach(argv) };
 }
 
 async function run(fn: () => Promise<number>): Promise<void> {
@@ -63,7 +74,12 @@ let cli = yargs(hideBin(process.argv))
   )
   .example('$0 delay pod/web-0 --path /data --delay 10ms --percent 50', 'half the calls on /data wait 10 ms')
   .example('$0 fault pid/1234 --path /data --errno EIO --methods write --percent 10', '10% of writes fail')
-  .example('$0 status', 'what is injected')
+  .example(
+    '$0 delay deployment/web -n shop --path /data --delay 100ms --methods read',
+    'every pod of a deployment',
+  )
+  .example('$0 apply -f io-latency.yaml', 'run a Chaos Mesh IOChaos experiment')
+  .example('$0 status pod/web-0', 'what is injected')
   .example('$0 recover pod/web-0', 'put everything back');
 
 for (const cmd of FAULT_COMMANDS) {
@@ -107,16 +123,39 @@ void cli
       }),
   )
   .command(
+    'apply',
+    'Run a Chaos Mesh IOChaos manifest (chaos-mesh.org/v1alpha1) on the pods its selector picks',
+    (y) =>
+      kubeFlags(y)
+        .option('filename', {
+          alias: 'f',
+          type: 'string',
+          describe: 'the IOChaos manifest (YAML, several documents allowed; - for stdin)',
+        })
+        .option('dry-run', { type: 'boolean', describe: 'print the requests instead of sending them' })
+        .example(
+          '$0 apply -f io-latency.yaml',
+          "inject on the pods that the IOChaos's selector and mode pick",
+        )
+        .example('$0 apply -f io-fault.yaml --dry-run -o yaml', 'show the requests per pod'),
+    (argv) => run(() => runApply(completeApply(argv), podReach(argv))),
+  )
+  .command(
     'status [target]',
     'List injections with their rules and counters',
     (y) =>
       kubeFlags(y)
         .positional('target', { type: 'string' })
+        .example('$0 status pod/web-0 -n shop', 'what the sidecar of one pod holds')
+        .example('$0 status deployment/web', 'every pod of a deployment')
         .example('$0 status', 'every injection of the local daemon')
         .example('$0 status pod/web-0 -o yaml', 'one pod, as YAML'),
     (argv) => run(() => runStatus(completeStatus(argv), reachOptions(argv))),
   )
-  .demandCommand(1, 'name a command: delay, fault, attr, mistake, bandwidth, diskfull, recover or status')
+  .demandCommand(
+    1,
+    'name a command: delay, fault, attr, mistake, bandwidth, diskfull, apply, recover or status',
+  )
   .strict()
   .help()
   .alias('h', 'help')

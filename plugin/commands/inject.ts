@@ -6,7 +6,7 @@ import type { ControlRequest, Target } from '../../sidecar/api/control';
 import { parseRules, parseDurationMs, type RuleInput } from '../../sidecar/api/fault-spec';
 import { UserError } from '../errors';
 import { printStructured, type OutputFormat } from '../output';
-import { reach, type Reached, type ReachOptions } from '../reach';
+import { plan, reach, type Exchange, type Planned, type Reached, type ReachOptions } from '../reach';
 import { ruleFromFlags, type FaultCommand } from '../rule-flags';
 import { describeTarget, parseTarget, type TargetRef } from '../target';
 
@@ -46,7 +46,7 @@ export function validateInject(o: InjectOptions): void {
   }
 }
 
-function summary(rule: RuleInput): string {
+export function summary(rule: RuleInput): string {
   const r = rule as Record<string, unknown>;
   const what =
     r.action === 'latency'
@@ -70,54 +70,86 @@ function summary(rule: RuleInput): string {
   return `${what} (${on})`;
 }
 
+/** Inject, or when the path is already injected, add the rule to that injection. */
+export function injectExchange(
+  o: Pick<InjectOptions, 'volumePath' | 'duration'>,
+  rules: RuleInput[],
+): Exchange<unknown> {
+  return async (target, call) => {
+    const reply = await call({
+      op: 'inject',
+      target: target!,
+      volumePath: o.volumePath,
+      rules,
+      duration: o.duration,
+    });
+    if (reply.ok || reply.error.code !== 'Conflict') return { reply };
+    return {
+      reply: await call({ op: 'update', target: target!, volumePath: o.volumePath, rules, replace: false }),
+      added: true,
+    };
+  };
+}
+
+/** `-n NS` for pods, so that a printed follow-up command works as it is. */
+export const followUp = (r: Reached) =>
+  `${r.name}${r.namespace ? ` -n ${r.namespace}` : ''}${r.container ? ` -c ${r.container}` : ''}`;
+
+/** One line per place: what happened, or the error and what to do next. */
+export function printResults(results: Reached[], ok: (r: Reached) => string): void {
+  for (const r of results) {
+    if (r.reply.ok) process.stdout.write(`${r.name}${r.container ? ` (${r.container})` : ''}: ${ok(r)}\n`);
+    else process.stderr.write(`${r.name}: error: ${r.reply.error.message}${r.hint ? `\n  ${r.hint}` : ''}\n`);
+  }
+}
+
+export function printPlan(planned: Planned[], output: OutputFormat): void {
+  printStructured(
+    planned.map((p) => ({
+      target: p.name,
+      ...(p.namespace ? { namespace: p.namespace } : {}),
+      ...(p.container ? { container: p.container } : {}),
+      request: p.request,
+    })),
+    output === 'yaml' ? 'yaml' : 'json',
+  );
+}
+
+export function printStructuredResults(results: Reached[], output: 'json' | 'yaml'): void {
+  printStructured(
+    results.map((r) => ({
+      target: r.name,
+      ...(r.namespace ? { namespace: r.namespace } : {}),
+      ...(r.container ? { container: r.container } : {}),
+      ...r.reply,
+      ...(r.hint ? { hint: r.hint } : {}),
+    })),
+    output,
+  );
+}
+
 export async function runInject(o: InjectOptions, reachOpts: ReachOptions): Promise<number> {
-  const build = (target: Target): ControlRequest => ({
-    op: 'inject',
-    target,
-    volumePath: o.volumePath,
-    rules: [o.rule],
-    duration: o.duration,
-  });
   if (o.dryRun) {
-    printStructured(
-      build(o.target.kind === 'pid' ? { pid: o.target.pid } : { containerId: '<resolved per pod>' }),
-      o.output === 'yaml' ? 'yaml' : 'json',
-    );
+    const build = (target: Target | undefined): ControlRequest => ({
+      op: 'inject',
+      target: target!,
+      volumePath: o.volumePath,
+      rules: [o.rule],
+      duration: o.duration,
+    });
+    printPlan(await plan(o.target, build, reachOpts), o.output);
     return 0;
   }
-  const results: Reached[] = await reach(o.target, build, reachOpts);
-  // Already injected at this path: add the rule to the running injection instead of failing.
-  for (const r of results) {
-    if (!r.reply.ok && r.reply.error.code === 'Conflict') {
-      const retry = await reach(
-        o.target,
-        (target) => ({ op: 'update', target, volumePath: o.volumePath, rules: [o.rule], replace: false }),
-        reachOpts,
-      );
-      const again = retry.find((x) => x.name === r.name);
-      if (again) Object.assign(r, again, { added: true });
-    }
-  }
-  if (o.output === 'json' || o.output === 'yaml') {
-    printStructured(
-      results.map((r) => ({ target: r.name, ...r.reply })),
-      o.output,
-    );
-  } else {
-    for (const r of results) {
-      if (r.reply.ok) {
-        const added = (r as { added?: boolean }).added;
-        const until = o.duration
-          ? `, recovers in ${o.duration}`
-          : '; undo with: kubectl iochaos recover ' + r.name;
-        process.stdout.write(
-          `${r.name}: ${added ? 'added' : 'injected'} ${summary(o.rule)} at ${o.volumePath}${until}\n`,
-        );
-      } else {
-        process.stderr.write(`${r.name}: error: ${r.reply.error.message}\n`);
-      }
-    }
-  }
+  const results = await reach(o.target, injectExchange(o, [o.rule]), reachOpts);
   if (results.length === 0) throw new UserError(`no pods found for ${describeTarget(o.target)}`);
+  if (o.output === 'json' || o.output === 'yaml') printStructuredResults(results, o.output);
+  else {
+    printResults(results, (r) => {
+      const until = o.duration
+        ? `, recovers in ${o.duration}`
+        : `; undo with: kubectl iochaos recover ${followUp(r)}`;
+      return `${r.added ? 'added' : 'injected'} ${summary(o.rule)} at ${o.volumePath}${until}`;
+    });
+  }
   return results.every((r) => r.reply.ok) ? 0 : 1;
 }

@@ -1,8 +1,9 @@
 /** `kubectl iochaos recover TARGET [--path P]`: put everything back. */
-import { printStructured, type OutputFormat } from '../output';
-import { reach, type ReachOptions } from '../reach';
+import type { OutputFormat } from '../output';
+import { reach, single, type ReachOptions } from '../reach';
 import { parseTarget, type TargetRef } from '../target';
 import { UserError } from '../errors';
+import { printResults, printStructuredResults } from './inject';
 
 export interface RecoverOptions {
   target: TargetRef;
@@ -28,23 +29,15 @@ export async function runRecover(o: RecoverOptions, reachOpts: ReachOptions): Pr
   reachOpts.say('recovering: rules off, fds back, unmount, check the mount table ...');
   const results = await reach<{ recovered: { id: string; volumePath: string }[] }>(
     o.target,
-    (target) => ({ op: 'recover', target, volumePath: o.volumePath }),
+    single((target) => ({ op: 'recover', target: target!, volumePath: o.volumePath })),
     reachOpts,
   );
-  if (o.output === 'json' || o.output === 'yaml') {
-    printStructured(
-      results.map((r) => ({ target: r.name, ...r.reply })),
-      o.output,
-    );
-  } else {
-    for (const r of results) {
-      if (r.reply.ok) {
-        const paths = r.reply.result.recovered.map((x) => x.volumePath).join(', ');
-        process.stdout.write(`${r.name}: recovered ${paths}\n`);
-      } else {
-        process.stderr.write(`${r.name}: error: ${r.reply.error.message}\n`);
-      }
-    }
+  if (o.output === 'json' || o.output === 'yaml') printStructuredResults(results, o.output);
+  else {
+    printResults(results, (r) => {
+      const ok = r.reply as { ok: true; result: { recovered: { volumePath: string }[] } };
+      return `recovered ${ok.result.recovered.map((x) => x.volumePath).join(', ')}`;
+    });
   }
   return results.every((r) => r.reply.ok) ? 0 : 1;
 }

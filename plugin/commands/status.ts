@@ -2,7 +2,8 @@
 import type { InjectionStatus } from '../../sidecar/daemon/daemon';
 import { errnoName } from '../../sidecar/api/fault-spec';
 import { age, printStructured, table, type OutputFormat } from '../output';
-import { reach, type ReachOptions } from '../reach';
+import { reach, single, type Reached, type ReachOptions } from '../reach';
+import { printStructuredResults } from './inject';
 import { parseTarget, type TargetRef } from '../target';
 import { localDaemonOptions, sendLocal } from '../local-daemon';
 
@@ -37,38 +38,38 @@ function ruleText(s: InjectionStatus): string {
 }
 
 export async function runStatus(o: StatusOptions, reachOpts: ReachOptions): Promise<number> {
-  const results = o.target
-    ? await reach<{ injections: InjectionStatus[] }>(
+  type Result = { injections: InjectionStatus[] };
+  const results: Reached<Result>[] = o.target
+    ? await reach<Result>(
         o.target,
-        (target) => ({ op: 'status', target }),
+        // A pod's daemon serves that pod only: without -c, everything it holds is the pod's status.
+        single((target) => (target ? { op: 'status', target } : { op: 'status' })),
         reachOpts,
+        { podWide: true },
       )
     : [
         {
           name: 'local',
-          reply: await sendLocal<{ injections: InjectionStatus[] }>(localDaemonOptions(reachOpts.say), {
-            op: 'status',
-          }),
+          reply: await sendLocal<Result>(localDaemonOptions(reachOpts.say), { op: 'status' }),
         },
       ];
   if (o.output === 'json' || o.output === 'yaml') {
-    printStructured(
-      results.map((r) => ({ target: r.name, ...r.reply })),
-      o.output,
-    );
+    printStructuredResults(results, o.output);
     return results.every((r) => r.reply.ok) ? 0 : 1;
   }
   const rows: string[][] = [];
   for (const r of results) {
     if (!r.reply.ok) {
-      process.stderr.write(`${r.name}: error: ${r.reply.error.message}\n`);
+      process.stderr.write(`${r.name}: error: ${r.reply.error.message}${r.hint ? `\n  ${r.hint}` : ''}\n`);
       continue;
     }
     for (const s of r.reply.result.injections) {
       const who = 'pid' in s.target ? `pid/${s.target.pid}` : r.name;
+      const container = 'pid' in s.target ? '-' : (s.target.containerName ?? '-');
       const row = [
         s.id,
         who,
+        container,
         s.volumePath,
         s.state,
         ruleText(s),
@@ -82,7 +83,17 @@ export async function runStatus(o: StatusOptions, reachOpts: ReachOptions): Prom
   }
   if (rows.length === 0) process.stdout.write('No injections found.\n');
   else {
-    const headers = ['ID', 'TARGET', 'PATH', 'STATE', 'RULES', 'FAULTED/MATCHED', 'AGE', 'ENDS IN'];
+    const headers = [
+      'ID',
+      'TARGET',
+      'CONTAINER',
+      'PATH',
+      'STATE',
+      'RULES',
+      'FAULTED/MATCHED',
+      'AGE',
+      'ENDS IN',
+    ];
     if (o.output === 'wide') headers.push('PROCESSES', 'FDS SWAPPED');
     process.stdout.write(table(headers, rows));
   }
