@@ -1,10 +1,10 @@
 /** `kubectl iochaos status [TARGET]`: what is injected where, with its rules and counters. */
 import type { InjectionStatus } from '../../sidecar/daemon/daemon';
 import { errnoName } from '../../sidecar/api/fault-spec';
-import { age, printStructured, table, type OutputFormat } from '../output';
+import { age, table, type OutputFormat } from '../output';
 import { reach, single, type Reached, type ReachOptions } from '../reach';
 import { printStructuredResults } from './inject';
-import { parseTarget, type TargetRef } from '../target';
+import { describeTarget, parseTarget, type TargetRef } from '../target';
 import { localDaemonOptions, sendLocal } from '../local-daemon';
 
 export interface StatusOptions {
@@ -81,7 +81,8 @@ export async function runStatus(o: StatusOptions, reachOpts: ReachOptions): Prom
       rows.push(row);
     }
   }
-  if (rows.length === 0) process.stdout.write('No injections found.\n');
+  if (rows.length === 0)
+    process.stdout.write(`No injections found${o.target ? ` in ${describeTarget(o.target)}` : ''}.\n`);
   else {
     const headers = [
       'ID',

@@ -1,0 +1,290 @@
+/**
+ * `kubectl iochaos` on pods, end to end through the real kubectl: kubectl finds the plugin on PATH; the
+ * plugin reads the stand-in's kubeconfig, reads the pod, execs `chaosfs ctl` in its sidecar over
+ * WebSocket v5.channel.k8s.io; that runs the real CLI against a real daemon, which finds the target by
+ * the pod's containerID (the target sits in a real cgroup named by it) and injects into the running
+ * process, which sees the delay, until recover.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { requireRootAndFuse } from '../support/root';
+import { testDaemon, type TestDaemon } from '../support/daemon';
+import { startTarget, type Target } from '../support/target';
+import { isMounted, mounts } from '../support/mounts';
+import { PLUGIN_CLI } from '../support/daemon';
+import {
+  containerCgroup,
+  podObject,
+  sidecarContainer,
+  startCluster,
+  type Cluster,
+  type ContainerCgroup,
+} from './support';
+
+const NS = 'shop';
+
+describe('kubectl iochaos on pods, through the real kubectl and a real daemon', function () {
+  this.timeout(90_000);
+  let cluster: Cluster;
+  let d: TestDaemon;
+  let t: Target;
+  let cg: ContainerCgroup;
+
+  before(async () => {
+    requireRootAndFuse();
+    cluster = await startCluster(NS);
+    d = testDaemon();
+    await d.start();
+    t = await startTarget();
+    cg = containerCgroup();
+    cg.add(t.pid);
+    cluster.containers.set(`${NS}/web-0/chaosfs`, sidecarContainer(cluster.dir, d.socket));
+    cluster.api.create(
+      '',
+      'pods',
+      NS,
+      podObject({ name: 'web-0', namespace: NS, labels: { app: 'web' }, apps: [{ name: 'app', id: cg.id }] }),
+    );
+    // Same selector, but created without the webhook: one line of its own, and a non-zero exit.
+    cluster.api.create(
+      '',
+      'pods',
+      NS,
+      podObject({
+        name: 'web-1',
+        namespace: NS,
+        labels: { app: 'web' },
+        apps: [{ name: 'app', id: 'f'.repeat(64) }],
+        injected: false,
+      }),
+    );
+    cluster.api.create('apps', 'deployments', NS, {
+      metadata: { name: 'web' },
+      spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } } } },
+    });
+  });
+  after(async () => {
+    // Looked at before cleanup, which would unmount a leftover and hide it.
+    const left = d ? mounts().filter((m) => m.mountpoint.startsWith(d.dir)) : [];
+    await t?.kill();
+    cg?.remove();
+    await d?.cleanup();
+    await cluster?.close();
+    assert.deepEqual(left, [], 'no ChaosFS mount is left behind');
+  });
+
+  it('is found by kubectl plugin list', async () => {
+    const r = await cluster.kubectl(['plugin', 'list']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /\/kubectl-iochaos$/m);
+    assert.equal(
+      fs.realpathSync(
+        r.stdout
+          .trim()
+          .split('\n')
+          .find((l) => l.endsWith('kubectl-iochaos'))!,
+      ),
+      PLUGIN_CLI,
+    );
+  });
+
+  it('injects into the pod, the app sees the delay; status shows it; recover puts it back', async () => {
+    const before = t.mountTable();
+    const fast = await t.ask({ op: 'readHeld' });
+    assert.ok(fast.ms < 100, `reads are fast before (${fast.ms} ms)`);
+
+    const inject = await cluster.kubectl([
+      'iochaos',
+      'delay',
+      'pod/web-0',
+      '-n',
+      NS,
+      '--path',
+      t.volume,
+      '--delay',
+      '300ms',
+      '--methods',
+      'read',
+    ]);
+    assert.equal(inject.status, 0, inject.stderr);
+    assert.equal(
+      inject.stdout,
+      `pod/web-0 (app): injected delay 300ms (all read) at ${t.volume}; undo with: kubectl iochaos recover pod/web-0 -n ${NS} -c app\n`,
+    );
+    const call = cluster.exec.calls.at(-1)!;
+    assert.deepEqual(call, {
+      namespace: NS,
+      pod: 'web-0',
+      container: 'chaosfs',
+      command: ['chaosfs', 'ctl'],
+    });
+    const slow = await t.ask({ op: 'readHeld' });
+    assert.equal(slow.value, 'held data');
+    assert.ok(slow.ms >= 300, `the app's read on a file it held open was delayed (${slow.ms} ms)`);
+
+    const table = await cluster.kubectl(['iochaos', 'status', 'pod/web-0', '-n', NS]);
+    assert.equal(table.status, 0, table.stderr);
+    const [header, row] = table.stdout.trimEnd().split('\n');
+    assert.match(
+      header,
+      /^ID\s+TARGET\s+CONTAINER\s+PATH\s+STATE\s+RULES\s+FAULTED\/MATCHED\s+AGE\s+ENDS IN$/,
+    );
+    assert.match(
+      row,
+      new RegExp(
+        `^inj-\\w+\\s+pod/web-0\\s+app\\s+${t.volume}\\s+active\\s+latency\\(300ms\\)\\s+[1-9]\\d*/[1-9]\\d*\\s+\\d+s\\s+-$`,
+      ),
+    );
+    const json = await cluster.kubectl(['iochaos', 'status', 'pod/web-0', '-n', NS, '-o', 'json']);
+    const [entry] = JSON.parse(json.stdout);
+    assert.equal(entry.target, 'pod/web-0');
+    assert.equal(entry.namespace, NS);
+    assert.equal(entry.result.injections[0].target.containerId, `containerd://${cg.id}`);
+    assert.deepEqual(entry.result.injections[0].pids, [t.pid]);
+
+    const recover = await cluster.kubectl(['iochaos', 'recover', 'pod/web-0', '-n', NS]);
+    assert.equal(recover.status, 0, recover.stderr);
+    assert.equal(recover.stdout, `pod/web-0 (app): recovered ${t.volume}\n`);
+    const after = await t.ask({ op: 'readHeld' });
+    assert.equal(after.value, 'held data');
+    assert.ok(after.ms < 100, `reads are fast again (${after.ms} ms)`);
+    assert.deepEqual(t.mountTable(), before, "the target's mount table is as before");
+
+    const none = await cluster.kubectl(['iochaos', 'status', 'pod/web-0', '-n', NS]);
+    assert.equal(none.status, 0, none.stderr);
+    assert.equal(none.stdout, 'No injections found in pod/web-0.\n');
+  });
+
+  it('a path the container does not have: the daemon says so, the plugin says where to look, exit 1', async () => {
+    const r = await cluster.kubectl([
+      'iochaos',
+      'fault',
+      'pod/web-0',
+      '-n',
+      NS,
+      '--path',
+      '/no/such/dir',
+      '--errno',
+      'EIO',
+    ]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout, '');
+    assert.match(
+      r.stderr,
+      /^pod\/web-0: error: volumePath: \/no\/such\/dir does not exist in the target \(no \/no\)\n/,
+    );
+    assert.match(
+      r.stderr,
+      /--path is a directory inside container app; see its mounts with: kubectl exec web-0 -n shop -c app -- cat \/proc\/self\/mounts/,
+    );
+  });
+
+  it('deployment/NAME: every pod it owns, one line each, in parallel; exit 1 because one is not injected', async () => {
+    const r = await cluster.kubectl([
+      'iochaos',
+      'delay',
+      'deployment/web',
+      '-n',
+      NS,
+      '--path',
+      t.volume,
+      '--delay',
+      '50ms',
+      '--duration',
+      '30s',
+    ]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `^pod/web-0 \\(app\\): injected delay 50ms \\(all calls\\) at ${t.volume}, recovers in 30s\\n$`,
+      ),
+    );
+    assert.match(
+      r.stderr,
+      /^pod\/web-1: error: pod shop\/web-1 is not injected: it has no chaosfs sidecar\n/m,
+    );
+    const rec = await cluster.kubectl(['iochaos', 'recover', '-l', 'app=web', '-n', NS, '-o', 'json']);
+    assert.equal(rec.status, 1);
+    const out = JSON.parse(rec.stdout) as { target: string; ok: boolean }[];
+    assert.deepEqual(out.map((x) => [x.target, x.ok]).sort(), [
+      ['pod/web-0', true],
+      ['pod/web-1', false],
+    ]);
+    assert.equal(isMounted(t.volume, 'fuse'), false);
+  });
+
+  it('--dry-run prints the request with the resolved container id, and sends nothing', async () => {
+    const calls = cluster.exec.calls.length;
+    const r = await cluster.kubectl([
+      'iochaos',
+      'delay',
+      'pod/web-0',
+      '-n',
+      NS,
+      '--path',
+      '/data',
+      '--delay',
+      '10ms',
+      '--percent',
+      '50',
+      '--dry-run',
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), [
+      {
+        target: 'pod/web-0',
+        namespace: NS,
+        container: 'app',
+        request: {
+          op: 'inject',
+          target: { containerId: `containerd://${cg.id}`, containerName: 'app' },
+          volumePath: '/data',
+          rules: [{ action: 'latency', percent: 50, delay: '10ms' }],
+        },
+      },
+    ]);
+    assert.equal(cluster.exec.calls.length, calls, 'no exec');
+  });
+
+  it('apply -f: a Chaos Mesh IOChaos (path absolute under volumePath) runs on the pod its selector picks', async () => {
+    const file = path.join(cluster.dir, 'io-latency.yaml');
+    fs.writeFileSync(
+      file,
+      [
+        'apiVersion: chaos-mesh.org/v1alpha1',
+        'kind: IOChaos',
+        'metadata:',
+        '  name: io-latency-example',
+        `  namespace: ${NS}`,
+        'spec:',
+        '  action: latency',
+        '  mode: one',
+        '  selector:',
+        '    labelSelectors:',
+        '      app: web',
+        '    annotationSelectors:',
+        '      iochaos.dev/inject: "true"',
+        `  volumePath: ${t.volume}`,
+        `  path: '${t.volume}/**/*'`,
+        '  delay: 300ms',
+        '  percent: 100',
+        '  methods: [READ]',
+        '  duration: 60s',
+        '',
+      ].join('\n'),
+    );
+    const r = await cluster.kubectl(['iochaos', 'apply', '-f', file]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /^pod\/web-0 \(app\): injected delay 300ms \(100% of read on \*\*\/\*\) at .* \(IOChaos io-latency-example\), recovers in 60s\n$/,
+    );
+    const slow = await t.ask({ op: 'readHeld' });
+    assert.ok(slow.ms >= 300, `the IOChaos delay reached the app (${slow.ms} ms)`);
+    const rec = await cluster.kubectl(['iochaos', 'recover', 'pod/web-0', '-n', NS]);
+    assert.equal(rec.status, 0, rec.stderr);
+    assert.ok((await t.ask({ op: 'readHeld' })).ms < 100);
+  });
+});
