@@ -72,12 +72,16 @@ export async function startTarget(opts: { volumes?: string[] } = {}): Promise<Ta
       child.stdin!.write(JSON.stringify(cmd) + '\n');
       return JSON.parse(await reply) as Reply;
     },
+    // FUSE mounts of other tests or benchmarks running at the same time are copied into the namespace
+    // when it is made, and can vanish from it when their owner goes: they are not the target's.
     mountTable: () =>
       fs
         .readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
         .split('\n')
         .filter(Boolean)
-        .map((l) => l.split(' ').slice(2).join(' ')),
+        .map((l) => l.split(' ').slice(2))
+        .filter((f) => !(f[f.indexOf('-') + 1]?.startsWith('fuse') && !f[2].startsWith(base)))
+        .map((f) => f.join(' ')),
     read: (file) => fs.readFileSync(`/proc/${pid}/root${file}`, 'utf8'),
     async kill() {
       if (child.exitCode === null) child.kill('SIGKILL');
