@@ -22,26 +22,10 @@
 #include <sys/xattr.h>
 #include <uv.h>
 
+#include "node_errors.h"
+
 /* Paths under /proc/self/fd/N/ plus a name of at most 255 bytes, and xattr names of at most 255. */
 #define MAX_ARG 4352
-
-static napi_value throw_errno(napi_env env, int e, const char *syscall, const char *path)
-{
-	char msg[MAX_ARG + 128];
-	snprintf(msg, sizeof msg, "%s: %s, %s '%s'", uv_err_name(-e), uv_strerror(-e), syscall, path);
-	napi_value code, m, err, num, sys, p;
-	napi_create_string_utf8(env, uv_err_name(-e), NAPI_AUTO_LENGTH, &code);
-	napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-	napi_create_error(env, code, m, &err);
-	napi_create_int32(env, -e, &num);
-	napi_set_named_property(env, err, "errno", num);
-	napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sys);
-	napi_set_named_property(env, err, "syscall", sys);
-	napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &p);
-	napi_set_named_property(env, err, "path", p);
-	napi_throw(env, err);
-	return NULL;
-}
 
 static int get_string(napi_env env, napi_value v, char *buf, const char *what)
 {

@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include "node_errors.h"
+
 #define CHECK(call)                                                                              \
 	do {                                                                                     \
 		if ((call) != napi_ok) {                                                         \
@@ -72,27 +74,6 @@ bad: {
 }
 }
 
-static napi_value throw_errno(napi_env env, int e, const char *path)
-{
-	char msg[4200];
-	snprintf(msg, sizeof msg, "%s: %s, utimensat '%s'", uv_err_name(-e), uv_strerror(-e),
-		 path ? path : "");
-	napi_value code, m, err, num, sys, p;
-	napi_create_string_utf8(env, uv_err_name(-e), NAPI_AUTO_LENGTH, &code);
-	napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-	napi_create_error(env, code, m, &err);
-	napi_create_int32(env, -e, &num);
-	napi_set_named_property(env, err, "errno", num);
-	napi_create_string_utf8(env, "utimensat", NAPI_AUTO_LENGTH, &sys);
-	napi_set_named_property(env, err, "syscall", sys);
-	if (path) {
-		napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &p);
-		napi_set_named_property(env, err, "path", p);
-	}
-	napi_throw(env, err);
-	return NULL;
-}
-
 static napi_value js_utimensat(napi_env env, napi_callback_info info)
 {
 	size_t argc = 5;
@@ -130,7 +111,7 @@ static napi_value js_utimensat(napi_env env, napi_callback_info info)
 	int rc = path ? utimensat(dirfd, path, ts, flags) : futimens(dirfd, ts);
 	if (rc != 0) {
 		int e = errno;
-		throw_errno(env, e, path);
+		throw_errno(env, e, "utimensat", path);
 		free(path);
 		return NULL;
 	}
