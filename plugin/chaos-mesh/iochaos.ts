@@ -285,7 +285,11 @@ export function matchesPlan(pod: V1Pod, plan: IOChaosPlan): boolean {
   return true;
 }
 
-/** Chaos Mesh's modes: how many of the selected pods, picked at random. */
+/**
+ * Chaos Mesh's modes: how many of the selected pods, picked at random. random-max-percent picks
+ * between 1 and value% of them: Chaos Mesh draws from 0, and an experiment that by chance selects no
+ * pod then fails, which helps nobody.
+ */
 export function pickByMode<T>(pods: T[], m: Mode, random: () => number = Math.random): T[] {
   let count: number;
   switch (m.kind) {
@@ -300,9 +304,11 @@ export function pickByMode<T>(pods: T[], m: Mode, random: () => number = Math.ra
     case 'fixed-percent':
       count = Math.floor((pods.length * m.percent) / 100);
       break;
-    case 'random-max-percent':
-      count = Math.floor((pods.length * (1 + Math.floor(random() * m.percent))) / 100);
+    case 'random-max-percent': {
+      const most = Math.floor((pods.length * m.percent) / 100);
+      count = most === 0 ? 0 : 1 + Math.floor(random() * most);
       break;
+    }
   }
   if (count === 0 && pods.length > 0) {
     throw new UserError(

@@ -12,6 +12,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { type ResourceType } from './resources';
 import type { FakeApiServer } from './server';
 import type { Status } from './status';
+import { labelMatcher, podFieldMatcher } from './selectors';
 
 /** Where and how a container runs commands: PATH finds argv[0], as the container runtime does. */
 export interface ExecContainer {
@@ -90,6 +91,20 @@ export function serveExec(api: FakeApiServer, lookup: ContainerLookup): ExecServ
   const wss = new WebSocketServer({
     noServer: true,
     handleProtocols: (protocols) => (protocols.has(V5) ? V5 : false),
+  });
+  // The generic store lists everything; the plugin's selectors must narrow as the real server does.
+  api.routes.add('GET', '/api/v1/namespaces/:namespace/pods', (ctx) => {
+    if (['1', 'true'].includes(ctx.query.get('watch') ?? ''))
+      return ctx.send(405, statusBody(405, 'MethodNotAllowed', 'the stand-in does not serve watches'));
+    const labels = labelMatcher(ctx.query.get('labelSelector') ?? '');
+    const fields = podFieldMatcher(ctx.query.get('fieldSelector') ?? '');
+    const { items, resourceVersion } = api.store.list(POD_RESOURCE, ctx.params.namespace);
+    ctx.send(200, {
+      kind: 'PodList',
+      apiVersion: 'v1',
+      metadata: { resourceVersion },
+      items: items.filter((o) => labels((o.metadata?.labels ?? {}) as Record<string, string>) && fields(o)),
+    });
   });
   let forbiddenUser: string | undefined;
   const service: ExecService = {
