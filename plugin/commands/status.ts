@@ -82,7 +82,8 @@ export async function runStatus(o: StatusOptions, reachOpts: ReachOptions): Prom
     }
   }
   if (rows.length === 0)
-    process.stdout.write(`No injections found${o.target ? ` in ${describeTarget(o.target)}` : ''}.\n`);
+    // As kubectl's "No resources found": a message for people, on stderr, so scripts see empty output.
+    process.stderr.write(`No injections found${o.target ? ` in ${describeTarget(o.target)}` : ''}.\n`);
   else {
     const headers = [
       'ID',

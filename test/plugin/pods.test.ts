@@ -153,7 +153,8 @@ describe('kubectl iochaos on pods, through the real kubectl and a real daemon', 
 
     const none = await cluster.kubectl(['iochaos', 'status', 'pod/web-0', '-n', NS]);
     assert.equal(none.status, 0, none.stderr);
-    assert.equal(none.stdout, 'No injections found in pod/web-0.\n');
+    assert.equal(none.stdout, '');
+    assert.equal(none.stderr, 'No injections found in pod/web-0.\n');
   });
 
   it('a path the container does not have: the daemon says so, the plugin says where to look, exit 1', async () => {
