@@ -9,9 +9,8 @@ import { completeInject, runInject, validateInject } from './commands/inject';
 import { completeRecover, runRecover, validateRecover } from './commands/recover';
 import { completeStatus, runStatus } from './commands/status';
 import { formatError } from './errors';
-import { completeApply, runApply } from './commands/apply';
-import { KubePodReach } from './kube/reach-pods';
-import type { ReachOptions } from './reach';
+import type { KubePodReach } from './kube/reach-pods';
+import type { PodReach, ReachOptions } from './reach';
 import { COMMON_FLAGS, FAULT_COMMANDS } from './rule-flags';
 
 const say = (line: string) => process.stderr.write(line + '\n');
@@ -43,8 +42,13 @@ function kubeFlags<T>(y: Argv<T>) {
     });
 }
 
+/**
+ * @kubernetes/client-node takes about a second to load: only commands that reach pods pay for it, so
+ * `kubectl iochaos delay pid/N` starts in a fraction of that.
+ */
 function podReach(argv: Record<string, unknown>): KubePodReach {
-  return new KubePodReach({
+  const kube = require('./kube/reach-pods') as typeof import('./kube/reach-pods');
+  return new kube.KubePodReach({
     kubeconfig: argv.kubeconfig as string | undefined,
     context: argv.context as string | undefined,
     namespace: argv.namespace as string | undefined,
@@ -52,8 +56,17 @@ function podReach(argv: Record<string, unknown>): KubePodReach {
   });
 }
 
+function lazyPodReach(argv: Record<string, unknown>): PodReach {
+  let real: KubePodReach | undefined;
+  const pods = () => (real ??= podReach(argv));
+  return {
+    send: (ref, exchange, scope) => pods().send(ref, exchange, scope),
+    plan: (ref, build, scope) => pods().plan(ref, build, scope),
+  };
+}
+
 function reachOptions(argv: Record<string, unknown>): ReachOptions {
-  return { say, pods: podReach(argv) };
+  return { say, pods: lazyPodReach(argv) };
 }
 
 async function run(fn: () => Promise<number>): Promise<void> {
@@ -138,7 +151,11 @@ void cli
           "inject on the pods that the IOChaos's selector and mode pick",
         )
         .example('$0 apply -f io-fault.yaml --dry-run -o yaml', 'show the requests per pod'),
-    (argv) => run(() => runApply(completeApply(argv), podReach(argv))),
+    (argv) =>
+      run(() => {
+        const apply = require('./commands/apply') as typeof import('./commands/apply');
+        return apply.runApply(apply.completeApply(argv), podReach(argv));
+      }),
   )
   .command(
     'status [target]',

@@ -7,17 +7,14 @@
 // concurrent calls (and delays must never serialize). Must be set before the pool starts.
 process.env.UV_THREADPOOL_SIZE ??= '64';
 
+// Each command loads only what it needs (fuse-native, zod, the daemon): `chaosfs ctl` runs once per
+// plugin request and a worker start is on the injection's critical path.
 import * as fs from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR } from './api/names';
-import { runDaemon } from './daemon/run';
-import { request } from './control/client';
-import { parseRules, type Rule } from './api/fault-spec';
-import { ChaosFs } from './chaosfs/chaosfs';
-import { workerHandler } from './chaosfs/control';
-import { ControlServer } from './control/server';
-import { sendRaw } from './control/client';
+import { request, sendRaw } from './control/client';
+import type { Rule } from './api/fault-spec';
 
 function fail(message: string): never {
   process.stderr.write(`chaosfs: ${message}\n`);
@@ -39,7 +36,7 @@ function readRules(file: string | undefined): Rule[] {
     return fail(`--rules ${file} is not valid JSON: ${(err as Error).message}`);
   }
   try {
-    return parseRules(raw);
+    return (require('./api/fault-spec') as typeof import('./api/fault-spec')).parseRules(raw);
   } catch (err) {
     return fail(`--rules ${file}: ${(err as Error).message}`);
   }
@@ -50,6 +47,9 @@ async function mount(argv: { source: string; mountpoint: string; rules?: string;
   for (const dir of [argv.source, argv.mountpoint]) {
     if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) fail(`${dir} is not a directory`);
   }
+  const { ChaosFs } = require('./chaosfs/chaosfs') as typeof import('./chaosfs/chaosfs');
+  const { workerHandler } = require('./chaosfs/control') as typeof import('./chaosfs/control');
+  const { ControlServer } = require('./control/server') as typeof import('./control/server');
   const chaos = await ChaosFs.mount({ source: argv.source, mountpoint: argv.mountpoint, rules }).catch(
     (err) => fail((err as Error).message),
   );
@@ -141,7 +141,12 @@ void yargs(hideBin(process.argv))
           default: process.env.IOCHAOS_RUN_DIR ?? '/run/iochaos',
           describe: "worker sockets and staging mounts, in the daemon's own mount namespace",
         }),
-    (argv) => runDaemon({ socket: argv.socket, stateDir: argv['state-dir'], runDir: argv['run-dir'] }),
+    (argv) =>
+      (require('./daemon/run') as typeof import('./daemon/run')).runDaemon({
+        socket: argv.socket,
+        stateDir: argv['state-dir'],
+        runDir: argv['run-dir'],
+      }),
   )
   .command(
     'health',
