@@ -29,6 +29,8 @@
 #include "ptrace.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -240,6 +242,7 @@ static void scan_fds(struct proc *p)
  */
 static void prepare(struct proc *p, struct entry *e)
 {
+	e->prepared = 1;
 	const char *rel = under_path(e->path);
 	int held = sys_pidfd_getfd(p->pidfd, e->fd);
 	if (held < 0) {
@@ -298,6 +301,48 @@ static void prepare(struct proc *p, struct entry *e)
 	e->pos = pos;
 	if (pos > 0 && lseek(nf, pos, SEEK_SET) != pos && !e->isdir)
 		e->pos = -2; /* retried in the stop, dropped there if it fails again */
+}
+
+/*
+ * prepare() for entries [from, to) on a few threads. Each open through a FUSE mount is a round trip
+ * to its server (about a millisecond through ChaosFS), and they are independent: done one by one they
+ * dominated the injection at a thousand fds, while the thread we run code in waits. No ptrace here:
+ * only pidfd_getfd, openat2 and lseek, on entries no other thread touches.
+ */
+#define PREPARE_THREADS 8
+
+struct prepare_work {
+	struct proc *p;
+	size_t to;
+	atomic_size_t next;
+};
+
+static void *prepare_worker(void *arg)
+{
+	struct prepare_work *w = arg;
+	for (;;) {
+		size_t i = atomic_fetch_add(&w->next, 1);
+		if (i >= w->to)
+			return NULL;
+		struct entry *e = &w->p->e[i];
+		if (e->fd >= 0 && !e->prepared)
+			prepare(w->p, e);
+	}
+}
+
+static void prepare_parallel(struct proc *p, size_t from, size_t to)
+{
+	struct prepare_work w = {.p = p, .to = to};
+	atomic_init(&w.next, from);
+	pthread_t th[PREPARE_THREADS];
+	int started = 0;
+	/* Threads only pay off with enough files; any that cannot start leave the work to the others. */
+	for (int i = 0; i < PREPARE_THREADS && to - from > 16 && i < (int)((to - from) / 16); i++)
+		if (pthread_create(&th[started], NULL, prepare_worker, &w) == 0)
+			started++;
+	prepare_worker(&w);
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
 }
 
 static void release(struct entry *e)
@@ -820,9 +865,10 @@ static void swap_process(struct proc *p)
 	int *fds = xcalloc(batch, sizeof *fds), *spare = xcalloc(batch, sizeof *spare);
 	for (size_t off = 0, next = 0; off < p->n; off = next) {
 		size_t k = 0;
+		prepare_parallel(p, off, off + batch < p->n ? off + batch : p->n);
 		for (next = off; next < p->n && k < batch; next++) {
 			struct entry *e = &p->e[next];
-			if (e->fd >= 0)
+			if (e->fd >= 0 && !e->prepared)
 				prepare(p, e);
 			if (e->dropped)
 				continue;

@@ -23,6 +23,7 @@ struct entry {
 	int held_new;	 /* the same file opened on mount B, by us */
 	int spare;	 /* where held_new landed in the target, -1 before */
 	int isdir;
+	int prepared;	 /* prepare() has run (in parallel, before the batch loop) */
 	const char *dropped; /* why it was not swapped after all (NULL: swapped) */
 	char dropped_buf[96];
 };
