@@ -46,24 +46,22 @@ export function validateInject(o: InjectOptions): void {
   }
 }
 
+/** What each kind of rule does, in a few words, for the one-line result. */
+const DESCRIBE: { [A in RuleInput['action']]: (r: Extract<RuleInput, { action: A }>) => string } = {
+  latency: (r) => `delay ${r.delay}${r.jitter ? `±${r.jitter}` : ''}`,
+  fault: (r) => `errno ${r.errno ?? r.faults!.map((f) => `${f.errno}:${f.weight}`).join(',')}`,
+  attrOverride: (r) => `attributes ${JSON.stringify(r.attr)}`,
+  mistake: (r) => `corruption ${JSON.stringify(r.mistake)}`,
+  bandwidth: (r) => `bandwidth ${r.rate}/s`,
+  diskFull: (r) => `disk full after ${r.limit}`,
+};
+
 export function summary(rule: RuleInput): string {
-  const r = rule as Record<string, unknown>;
-  const what =
-    r.action === 'latency'
-      ? `delay ${r.delay}${r.jitter ? `±${r.jitter}` : ''}`
-      : r.action === 'fault'
-        ? `errno ${r.errno ?? JSON.stringify(r.faults)}`
-        : r.action === 'attrOverride'
-          ? `attributes ${JSON.stringify(r.attr)}`
-          : r.action === 'mistake'
-            ? `corruption ${JSON.stringify(r.mistake)}`
-            : r.action === 'bandwidth'
-              ? `bandwidth ${r.rate}/s`
-              : `disk full after ${r.limit}`;
+  const what = (DESCRIBE[rule.action] as (r: RuleInput) => string)(rule);
   const on = [
-    r.percent !== undefined ? `${r.percent}% of` : 'all',
-    r.methods ? (r.methods as string[]).join(',') : 'calls',
-    r.path ? `on ${r.path}` : '',
+    rule.percent !== undefined ? `${rule.percent}% of` : 'all',
+    rule.methods ? rule.methods.join(',') : 'calls',
+    rule.path ? `on ${rule.path}` : '',
   ]
     .filter(Boolean)
     .join(' ');
