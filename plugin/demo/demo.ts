@@ -35,7 +35,7 @@ function sparkline(values: number[]): string {
 async function main() {
   if (process.getuid?.() !== 0) {
     console.error(
-      'the demo needs root (it mounts FUSE, makes a mount namespace and ptraces the app): sudo npm run demo',
+      'the demo needs root (it mounts FUSE, makes a mount namespace and ptraces the app): run it as root',
     );
     process.exit(1);
   }

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The Debian packages the test suite runs (besides what a machine of this kind has): bindfs and fuse3
+# (a C FUSE peer), fio, sqlite3, attr (setfattr/getfattr), psmisc. Installed when missing, as root;
+# `npm test` and .ci/run both call this, so the list lives in one place.
+set -euo pipefail
+packages=(bindfs fio fuse3 sqlite3 attr psmisc)
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "the tests need these Debian packages: ${missing[*]} (and root): apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing ${missing[*]} for the tests" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null
