@@ -13,10 +13,18 @@
  *   as .fuse_hidden*: the backing fd keeps its data alive.
  * - allow_other + default_permissions: the app (any uid) can use the mount, and the kernel checks the
  *   app's permissions against the file's attributes, since the privileged worker would allow anything.
+ *
+ * The native fast path: with no rule that could match an operation, fuse-native's worker thread does
+ * the pass-through system call itself (fuse.passthrough, native/patches/README.md) and JS never sees
+ * the call; that removes the loop and thread-pool hops that made a no-rule ChaosFS several times
+ * slower than a C pass-through. The set of operations that must reach the JS handlers is recomputed
+ * whenever the rules change, before the change is acknowledged, so a rule applies to every call that
+ * arrives after it is set.
  */
 import Fuse from 'fuse-native';
 import { promisify } from 'node:util';
 import type { Rule } from '../api/fault-spec';
+import { operationsMatching, type Operation } from '../faults/methods';
 import { RuleSet } from '../faults/rule-set';
 import { Backing } from './backing';
 import { makeOperations, type Logger } from './operations';
@@ -24,6 +32,19 @@ import { RulesGate } from './rules-gate';
 
 /** The file-system type the kernel shows (`fuse.chaosfs`), which also marks a path as injected. */
 export const FS_TYPE = 'fuse.chaosfs';
+
+/**
+ * Always served by the JS handlers: the Backing caches directory fds by path and drops them on these
+ * two, which a rename or rmdir done natively would leave stale.
+ */
+const ALWAYS_JS: readonly Operation[] = ['rename', 'rmdir'];
+
+/** The operations that must reach the JS handlers while these rules are active. */
+export function jsOperations(rules: readonly Rule[]): Operation[] {
+  const js = new Set<Operation>(ALWAYS_JS);
+  for (const rule of rules) for (const op of operationsMatching(rule.methods)) js.add(op);
+  return [...js];
+}
 
 export interface MountOptions {
   /** The backing directory: a trusted path, or /proc/self/fd/N of a directory fd held by the caller. */
@@ -69,6 +90,12 @@ export class ChaosFs {
       bigWrites: true,
       timeout: false,
     });
+    // Set before mounting so that the very first calls are already served natively; kept in step
+    // with the rules from then on.
+    const fastPath = (active: readonly Rule[]) =>
+      fuse.passthrough({ rootFd: backing.rootFd, js: jsOperations(active) });
+    fastPath(rules.list().map((r) => r.rule));
+    rules.onChange(fastPath);
     try {
       await promisify(fuse.mount.bind(fuse))();
     } catch (err) {
@@ -76,6 +103,12 @@ export class ChaosFs {
       throw new Error(`cannot mount ChaosFS at ${opts.mountpoint}: ${(err as Error).message}`);
     }
     return new ChaosFs(fuse, backing, opts.mountpoint, rules);
+  }
+
+  /** Per operation, calls answered by the native fast path and calls that went to the JS handlers. */
+  stats(): { nativeCalls: Record<string, number>; jsCalls: Record<string, number> } | null {
+    const s = this.fuse.stats();
+    return s && { nativeCalls: s.nativeCalls, jsCalls: s.jsCalls };
   }
 
   /**

@@ -15,36 +15,40 @@
  */
 import type { Method } from '../api/fault-spec';
 
-export type Operation =
-  | 'getattr'
-  | 'fgetattr'
-  | 'access'
-  | 'statfs'
-  | 'readdir'
-  | 'readlink'
-  | 'mknod'
-  | 'mkdir'
-  | 'unlink'
-  | 'rmdir'
-  | 'symlink'
-  | 'rename'
-  | 'link'
-  | 'chmod'
-  | 'chown'
-  | 'truncate'
-  | 'ftruncate'
-  | 'utimens'
-  | 'open'
-  | 'create'
-  | 'read'
-  | 'write'
-  | 'flush'
-  | 'fsync'
-  | 'release'
-  | 'setxattr'
-  | 'getxattr'
-  | 'listxattr'
-  | 'removexattr';
+/** Every ChaosFS operation (the fuse-native handlers operations.ts implements). */
+export const OPERATIONS = [
+  'getattr',
+  'fgetattr',
+  'access',
+  'statfs',
+  'readdir',
+  'readlink',
+  'mknod',
+  'mkdir',
+  'unlink',
+  'rmdir',
+  'symlink',
+  'rename',
+  'link',
+  'chmod',
+  'chown',
+  'truncate',
+  'ftruncate',
+  'utimens',
+  'open',
+  'create',
+  'read',
+  'write',
+  'flush',
+  'fsync',
+  'release',
+  'setxattr',
+  'getxattr',
+  'listxattr',
+  'removexattr',
+] as const;
+
+export type Operation = (typeof OPERATIONS)[number];
 
 const SPECIAL: Partial<Record<Operation, readonly Method[]>> = {
   getattr: ['getattr', 'lookup'],
@@ -59,4 +63,14 @@ const SPECIAL: Partial<Record<Operation, readonly Method[]>> = {
 /** The method names under which a rule sees this operation. */
 export function methodsOf(op: Operation): readonly Method[] {
   return SPECIAL[op] ?? [op as Method];
+}
+
+/**
+ * The inverse of methodsOf: the operations a rule with these `methods` can match (every operation
+ * when a rule names none).
+ */
+export function operationsMatching(methods: readonly Method[] | undefined): Operation[] {
+  if (!methods) return [...OPERATIONS];
+  const wanted = new Set(methods);
+  return OPERATIONS.filter((op) => methodsOf(op).some((m) => wanted.has(m)));
 }

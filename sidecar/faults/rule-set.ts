@@ -44,33 +44,48 @@ export class ActiveRule {
   }
 }
 
+/** Told, synchronously, after each change with the rules now active. */
+export type RuleSetListener = (rules: readonly Rule[]) => void;
+
 export class RuleSet {
   private rules: ActiveRule[] = [];
   private nextId = 1;
+  private readonly listeners: RuleSetListener[] = [];
 
   get empty(): boolean {
     return this.rules.length === 0;
   }
 
+  /**
+   * Calls `listener` after every upsert, replace and clear, before that call returns: what depends on
+   * the rules (ChaosFS's native fast path) is in step before the caller hears the change is made.
+   */
+  onChange(listener: RuleSetListener): void {
+    this.listeners.push(listener);
+  }
+
   /** Adds rules, replacing any active rule with the same id. Returns the ids. */
   upsert(rules: readonly Rule[]): string[] {
-    const fresh = rules.map((r) => new ActiveRule(r.id ?? `rule-${this.nextId++}`, r));
-    const ids = new Set(fresh.map((r) => r.id));
-    this.remove((r) => ids.has(r.id));
-    this.rules = [...this.rules, ...fresh];
-    return fresh.map((r) => r.id);
+    const ids = this.add(rules);
+    this.changed();
+    return ids;
   }
 
   /** Replaces every rule. */
   replace(rules: readonly Rule[]): string[] {
-    this.clear();
-    return this.upsert(rules);
+    // One notification: the native fast path must not open, even briefly, between the clear and the add.
+    this.remove(() => true);
+    const ids = this.add(rules);
+    this.changed();
+    return ids;
   }
 
   /** Clears the given rules (all when none are named); returns the ids cleared. */
   clear(ids?: readonly string[]): string[] {
     const wanted = ids && new Set(ids);
-    return this.remove((r) => !wanted || wanted.has(r.id));
+    const cleared = this.remove((r) => !wanted || wanted.has(r.id));
+    this.changed();
+    return cleared;
   }
 
   list(): RuleStatus[] {
@@ -88,6 +103,19 @@ export class RuleSet {
       firing.push(r);
     }
     return firing;
+  }
+
+  private add(rules: readonly Rule[]): string[] {
+    const fresh = rules.map((r) => new ActiveRule(r.id ?? `rule-${this.nextId++}`, r));
+    const ids = new Set(fresh.map((r) => r.id));
+    this.remove((r) => ids.has(r.id));
+    this.rules = [...this.rules, ...fresh];
+    return fresh.map((r) => r.id);
+  }
+
+  private changed(): void {
+    const rules = this.rules.map((r) => r.rule);
+    for (const listener of this.listeners) listener(rules);
   }
 
   private remove(pred: (r: ActiveRule) => boolean): string[] {
