@@ -5,9 +5,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { requireRootAndFuse } from '../support/root';
 import {
-  cleanup,
   close,
   fuseMountsUnder,
   Fuse,
@@ -16,25 +14,14 @@ import {
   node,
   passthrough,
   run,
-  sandbox,
-  type Sandbox,
+  eachSandbox,
 } from './support';
 
 describe('fuse-native: mount and close (defect 9)', function () {
-  let box: Sandbox | undefined;
-
-  before(requireRootAndFuse);
-  beforeEach(function () {
-    box = sandbox();
-    fs.writeFileSync(path.join(box.backing, 'hello'), 'hello world\n');
-  });
-  afterEach(async function () {
-    await cleanup(box);
-    box = undefined;
-  });
+  const box = eachSandbox();
 
   it('serves a pass-through, and close() detaches it and ends the session', async function () {
-    const b = box!;
+    const b = box();
     const fuse = await mount(b, passthrough(b.backing).ops);
     assert.deepEqual(fuseMountsUnder(b.base), [b.mnt]);
     assert.match(fuse.device ?? '', /^\d+:\d+$/);
@@ -46,7 +33,7 @@ describe('fuse-native: mount and close (defect 9)', function () {
   });
 
   it('close({ mountpoint }) after mount --move detaches the mount where it went', async function () {
-    const b = box!;
+    const b = box();
     const fuse = await mount(b, passthrough(b.backing).ops);
     const moved = path.join(b.base, 'moved');
     fs.mkdirSync(moved);
@@ -70,7 +57,7 @@ describe('fuse-native: mount and close (defect 9)', function () {
   });
 
   it('close() finds a moved mount by its device even when nobody said where it went', async function () {
-    const b = box!;
+    const b = box();
     const fuse = await mount(b, passthrough(b.backing).ops);
     const moved = path.join(b.base, 'elsewhere');
     fs.mkdirSync(moved);
@@ -80,7 +67,7 @@ describe('fuse-native: mount and close (defect 9)', function () {
   });
 
   it('close() ends the session when someone else detached the mount while a file on it stays open', async function () {
-    const b = box!;
+    const b = box();
     const fuse = await mount(b, passthrough(b.backing).ops);
     // The open file keeps the superblock (and so the session) alive after the lazy unmount.
     const holder = node(
@@ -99,7 +86,7 @@ describe('fuse-native: mount and close (defect 9)', function () {
   });
 
   it('mounts and closes in a process that has no fusermount on PATH, which then exits by itself', async function () {
-    const b = box!;
+    const b = box();
     const script = `
       const Fuse = require(${JSON.stringify(fuseNativeDir)});
       const f = new Fuse(process.argv[1], { getattr: (p, cb) => cb(0, { mode: 0o40755, size: 0 }) }, {});
@@ -118,7 +105,7 @@ describe('fuse-native: mount and close (defect 9)', function () {
   });
 
   it('does not leak the /dev/fuse fd into child processes (they would keep a closed session alive)', async function () {
-    const b = box!;
+    const b = box();
     await mount(b, passthrough(b.backing).ops);
     const fds = await run('sh', ['-c', 'ls -l /proc/self/fd/']);
     assert.equal(fds.code, 0, fds.stderr);
@@ -126,7 +113,7 @@ describe('fuse-native: mount and close (defect 9)', function () {
   });
 
   it('Fuse.unmount(path) detaches a mount without fusermount', async function () {
-    const b = box!;
+    const b = box();
     const fuse = await mount(b, passthrough(b.backing).ops);
     await new Promise<void>((resolve, reject) =>
       Fuse.unmount(b.mnt, (e: Error | null) => (e ? reject(e) : resolve())),

@@ -5,8 +5,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { requireRootAndFuse } from '../support/root';
-import { cleanup, mount, node, passthrough, run, sandbox, type Sandbox, type TimeArg } from './support';
+import { mount, node, passthrough, run, type TimeArg, eachSandbox } from './support';
 
 const statScript = `
   const st = require('fs').statSync(process.argv[1], { bigint: true });
@@ -20,21 +19,11 @@ async function statOf(file: string): Promise<Record<string, string>> {
 }
 
 describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
-  let box: Sandbox | undefined;
-
-  before(requireRootAndFuse);
-  beforeEach(function () {
-    box = sandbox();
-    fs.writeFileSync(path.join(box.backing, 'hello'), 'hello world\n');
-  });
-  afterEach(async function () {
-    await cleanup(box);
-    box = undefined;
-  });
+  const box = eachSandbox();
 
   describe('utimens (defect 3)', function () {
     it('passes atime and mtime separately as bigint nanoseconds, or "now" / "omit"', async function () {
-      const b = box!;
+      const b = box();
       const seen: [TimeArg, TimeArg][] = [];
       const { ops } = passthrough(b.backing, {
         utimens: (_p, atime, mtime, cb) => {
@@ -63,7 +52,7 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
     const ftruncate = `const fs = require('fs'); const fd = fs.openSync(process.argv[1], 'r+'); fs.ftruncateSync(fd, 3); fs.closeSync(fd);`;
 
     it('calls ops.fgetattr with the file handle that open returned', async function () {
-      const b = box!;
+      const b = box();
       const opened: number[] = [];
       const fgetattrFds: number[] = [];
       const { ops, calls } = passthrough(b.backing, {
@@ -87,7 +76,7 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
     });
 
     it('falls back to ops.getattr when there is no fgetattr', async function () {
-      const b = box!;
+      const b = box();
       const { ops, calls } = passthrough(b.backing, { fgetattr: undefined });
       await mount(b, ops, { attrTimeout: 0, entryTimeout: 0 });
       const before = calls.getattr ?? 0;
@@ -100,7 +89,7 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
 
   describe('stat replies (defect 5)', function () {
     it('takes a real fs.BigIntStats and passes it through unchanged', async function () {
-      const b = box!;
+      const b = box();
       await mount(b, passthrough(b.backing).ops, { useIno: true, attrTimeout: 0, entryTimeout: 0 });
       const want = fs.lstatSync(path.join(b.backing, 'hello'), { bigint: true });
       const got = await statOf(path.join(b.mnt, 'hello'));
@@ -112,7 +101,7 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
     });
 
     it('sends a full 64-bit ino and nanosecond (also pre-1970) times to the kernel', async function () {
-      const b = box!;
+      const b = box();
       const big = {
         ino: 2n ** 63n + 12345n,
         mode: 0o100640n,
@@ -154,7 +143,7 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
     });
 
     it('still takes the old plain numbers and Dates (times in ms)', async function () {
-      const b = box!;
+      const b = box();
       const { ops } = passthrough(b.backing, {
         getattr: (p, cb) =>
           p === '/old'
@@ -177,7 +166,7 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
 
   describe('callbacks that cannot crash the process (defect 7)', function () {
     it('treats cb(null), cb() and cb(undefined) as success on void ops', async function () {
-      const b = box!;
+      const b = box();
       const { ops } = passthrough(b.backing, {
         chmod: (p, mode, cb) => fs.chmod(path.join(b.backing, p), mode, () => cb(null)),
         mkdir: (p, mode, cb) => fs.mkdir(path.join(b.backing, p), mode, () => (cb as () => void)()),
@@ -193,7 +182,7 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
     });
 
     it('ignores a second callback, and answers EIO for bad errnos and malformed replies', async function () {
-      const b = box!;
+      const b = box();
       const reported: string[] = [];
       const badStat = { mode: 0o100644, size: 'big' } as unknown as { mode: number };
       const { ops } = passthrough(b.backing, {
@@ -252,7 +241,7 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
 
   describe('other replies fuse-native.c got wrong (defect 10)', function () {
     it('lists a directory of 10,000 entries, with stats', async function () {
-      const b = box!;
+      const b = box();
       const names = Array.from({ length: 10000 }, (_, i) => `entry-with-a-longish-name-${i}`);
       const { ops } = passthrough(b.backing, {
         readdir: (p, cb) =>
@@ -273,7 +262,7 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
     });
 
     it('answers EIO for a readdir name the kernel would refuse', async function () {
-      const b = box!;
+      const b = box();
       const reported: string[] = [];
       const { ops } = passthrough(b.backing, { readdir: (_p, cb) => cb(0, ['.', '..', 'a/b']) });
       await mount(b, ops, { onHandlerError: (err) => reported.push(String(err)) });
@@ -282,7 +271,7 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
     });
 
     it('sizes getxattr / listxattr replies right: ERANGE when small, then the exact value', async function () {
-      const b = box!;
+      const b = box();
       const value = Buffer.from('v'.repeat(300));
       const names = Array.from({ length: 40 }, (_, i) => `user.attribute-number-${i}`);
       const { ops } = passthrough(b.backing, {
@@ -308,7 +297,7 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
     });
 
     it('reads and writes at offsets above 2^32', async function () {
-      const b = box!;
+      const b = box();
       const offset = 5 * 2 ** 30 + 3;
       const fd = fs.openSync(path.join(b.backing, 'sparse'), 'w');
       fs.writeSync(fd, 'tail data!', 0, 'utf8');
@@ -338,7 +327,7 @@ describe('fuse-native: op contract (defects 3, 4, 5, 7, 10)', function () {
     });
 
     it('passes fsync as (path, fd, datasync) as documented, and opendir its flags', async function () {
-      const b = box!;
+      const b = box();
       const syncs: [string, number, boolean][] = [];
       const opened: number[] = [];
       const opendirFlags: number[] = [];

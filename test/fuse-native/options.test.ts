@@ -6,9 +6,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { requireRootAndFuse } from '../support/root';
 import {
-  cleanup,
   close,
   Fuse,
   fuseMountsUnder,
@@ -16,9 +14,9 @@ import {
   node,
   passthrough,
   run,
-  sandbox,
   waitFor,
   type Sandbox,
+  eachSandbox,
 } from './support';
 
 const SAMPLE_VALUES: Record<string, string> = {
@@ -43,17 +41,7 @@ const SAMPLE_VALUES: Record<string, string> = {
 };
 
 describe('fuse-native: mount options (defect 6)', function () {
-  let box: Sandbox | undefined;
-
-  before(requireRootAndFuse);
-  beforeEach(function () {
-    box = sandbox();
-    fs.writeFileSync(path.join(box.backing, 'hello'), 'hello world\n');
-  });
-  afterEach(async function () {
-    await cleanup(box);
-    box = undefined;
-  });
+  const box = eachSandbox();
 
   function counting(b: Sandbox) {
     const getattrs: string[] = [];
@@ -77,7 +65,7 @@ describe('fuse-native: mount options (defect 6)', function () {
   }
 
   it('attrTimeout: 0 / entryTimeout: 0 reach libfuse: every stat asks the file system again', async function () {
-    const b = box!;
+    const b = box();
     const c = counting(b);
     await mount(b, c.ops, { attrTimeout: 0, entryTimeout: 0 });
     for (let i = 0; i < 3; i++) assert.equal((await run('stat', [path.join(b.mnt, 'hello')])).code, 0);
@@ -85,7 +73,7 @@ describe('fuse-native: mount options (defect 6)', function () {
   });
 
   it('a long attrTimeout / entryTimeout is honoured too (the cache answers)', async function () {
-    const b = box!;
+    const b = box();
     const c = counting(b);
     await mount(b, c.ops, { attrTimeout: 600, entryTimeout: 600 });
     for (let i = 0; i < 3; i++) assert.equal((await run('stat', [path.join(b.mnt, 'hello')])).code, 0);
@@ -93,7 +81,7 @@ describe('fuse-native: mount options (defect 6)', function () {
   });
 
   it('directIo bypasses the page cache, and maxRead caps each read request', async function () {
-    const b = box!;
+    const b = box();
     fs.writeFileSync(path.join(b.backing, 'big'), Buffer.alloc(65536, 7));
     const c = counting(b);
     await mount(b, c.ops, { directIo: true, maxRead: 8192 });
@@ -107,7 +95,7 @@ describe('fuse-native: mount options (defect 6)', function () {
   });
 
   it('without bigWrites writes come in pages; with bigWrites up to maxWrite', async function () {
-    const b = box!;
+    const b = box();
     const write = `require('fs').writeFileSync(process.argv[1], Buffer.alloc(262144, 1))`;
     const small = counting(b);
     const fuse = await mount(b, small.ops);
@@ -123,7 +111,7 @@ describe('fuse-native: mount options (defect 6)', function () {
   });
 
   it('refuses a non-empty mountpoint unless nonempty is set', async function () {
-    const b = box!;
+    const b = box();
     fs.writeFileSync(path.join(b.mnt, 'already-here'), '');
     await assert.rejects(mount(b, passthrough(b.backing).ops), /mounting .* failed/);
     assert.deepEqual(fuseMountsUnder(b.base), []);
@@ -132,7 +120,7 @@ describe('fuse-native: mount options (defect 6)', function () {
   });
 
   it('hardRemove unlinks an open file; without it libfuse hides it and close() removes it', async function () {
-    const b = box!;
+    const b = box();
     // Keeps the file open in a child (until `sleep` ends), waits for that open to reach us, removes it.
     const holdAndRemove = async (mnt: string, calls: Record<string, number>) => {
       const opens = calls.open ?? 0;
@@ -173,7 +161,7 @@ describe('fuse-native: mount options (defect 6)', function () {
 
   it('every option that extraOptions accepts is accepted by the bundled libfuse 2.9', async function () {
     this.timeout(120_000);
-    const b = box!;
+    const b = box();
     const { flags, values } = Fuse.libfuseOptions;
     const options = [
       ...flags.filter((f) => f !== 'blkdev' && f !== 'debug').map((f) => [f]),
@@ -193,7 +181,7 @@ describe('fuse-native: mount options (defect 6)', function () {
   });
 
   it('throws a clear error for an option libfuse 2.9 refuses, before mounting anything', function () {
-    const b = box!;
+    const b = box();
     assert.throws(
       () => new Fuse(b.mnt, {}, { extraOptions: ['writeback_cache'] }),
       /libfuse 2\.9 does not accept the option "writeback_cache"/,
@@ -206,7 +194,7 @@ describe('fuse-native: mount options (defect 6)', function () {
   });
 
   it('passes an option value with a comma intact (fsname)', async function () {
-    const b = box!;
+    const b = box();
     await mount(b, passthrough(b.backing).ops, { fsname: 'a,b\\c', subtype: 'iochaos' });
     const line = fs
       .readFileSync('/proc/mounts', 'utf8')

@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { requireRootAndFuse } from '../support/root';
 
 // The types shipped with the patch (node_modules/fuse-native/index.d.ts). They are reached by path
 // because sidecar/ declares an ambient 'fuse-native' module of its own, which would win otherwise.
@@ -84,6 +85,24 @@ export function sandbox(): Sandbox {
   fs.mkdirSync(backing);
   fs.mkdirSync(mnt);
   return { base, backing, mnt, fuses: [] };
+}
+
+/**
+ * Mocha hooks for a suite whose tests each get a fresh sandbox holding a `hello` file, cleaned up
+ * after each test whatever happened; the returned function gives the current test's sandbox.
+ */
+export function eachSandbox(): () => Sandbox {
+  let box: Sandbox | undefined;
+  before(requireRootAndFuse);
+  beforeEach(function () {
+    box = sandbox();
+    fs.writeFileSync(path.join(box.backing, 'hello'), 'hello world\n');
+  });
+  afterEach(async function () {
+    await cleanup(box);
+    box = undefined;
+  });
+  return () => box!;
 }
 
 export function mount(box: Sandbox, ops: Ops, opts: Options = {}, mnt = box.mnt): Promise<Fuse> {
