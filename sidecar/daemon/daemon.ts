@@ -234,10 +234,12 @@ export class Daemon {
     const found = this.matching(target, volumePath);
     if (found.length === 0) throw notInjected(target, volumePath);
     for (const l of found) {
-      const reply = await this.workerRequest(l.record, { op: 'rules.set', rules, replace });
-      l.record.rules = replace ? rules : [...l.record.rules, ...rules];
+      await this.workerRequest(l.record, { op: 'rules.set', rules, replace });
+      // As the worker does: an added rule replaces an active one with the same id.
+      const ids = new Set(rules.map((r) => r.id).filter((id) => id !== undefined));
+      const kept = replace ? [] : l.record.rules.filter((r) => r.id === undefined || !ids.has(r.id));
+      l.record.rules = [...kept, ...rules];
       this.journal.record(l.record.id, l.record.step, { rules: l.record.rules });
-      void reply;
     }
     return { injections: await Promise.all(found.map((l) => this.describe(l))) };
   }
