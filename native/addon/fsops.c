@@ -6,6 +6,7 @@
  *   lsetxattr(path: string, name: string, value: Buffer, flags: number): undefined
  *   llistxattr(path: string): string[]
  *   lremovexattr(path: string, name: string): undefined
+ *   openat2(dirfd: number, path: string, flags: number, resolve: number): number (an fd)
  *
  * The l* forms never follow a final symlink: ChaosFS names backing files beneath the volume root and
  * must act on the name itself. Synchronous: one short system call each, on a local file. Errors are
@@ -20,6 +21,9 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/openat2.h>
 #include <uv.h>
 
 #include "node_errors.h"
@@ -164,6 +168,30 @@ static napi_value js_lremovexattr(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
+/* openat2(2): the daemon opens a target's volume with RESOLVE_IN_ROOT, so a symlink the app swaps in
+ * after the path was checked can neither be followed nor lead out of the target's root. */
+static napi_value js_openat2(napi_env env, napi_callback_info info)
+{
+	napi_value argv[4], result;
+	char path[MAX_ARG];
+	int32_t dirfd, flags;
+	uint32_t resolve;
+	if (get_args(env, info, 4, argv) || get_string(env, argv[1], path, "path"))
+		return NULL;
+	if (napi_get_value_int32(env, argv[0], &dirfd) != napi_ok ||
+	    napi_get_value_int32(env, argv[2], &flags) != napi_ok ||
+	    napi_get_value_uint32(env, argv[3], &resolve) != napi_ok) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "openat2: dirfd, flags and resolve must be numbers");
+		return NULL;
+	}
+	struct open_how how = {.flags = (uint64_t)(uint32_t)flags, .resolve = resolve};
+	long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+	if (fd < 0)
+		return throw_errno(env, errno, "openat2", path);
+	napi_create_int32(env, (int32_t)fd, &result);
+	return result;
+}
+
 static napi_value init(napi_env env, napi_value exports)
 {
 	const napi_property_descriptor props[] = {
@@ -172,6 +200,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
 		{"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
 		{"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
+		{"openat2", NULL, js_openat2, NULL, NULL, NULL, napi_enumerable, NULL},
 	};
 	napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 	return exports;

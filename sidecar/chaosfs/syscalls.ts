@@ -1,10 +1,11 @@
 /**
- * The system calls ChaosFS needs that Node's fs lacks: utimensat with nanoseconds, UTIME_NOW and
- * UTIME_OMIT; mknod; and the l*xattr calls. They come from the project's N-API addons (native/addon/fsops.c, utimens.c),
+ * The system calls ChaosFS and the daemon need that Node's fs lacks: utimensat with nanoseconds, UTIME_NOW and
+ * UTIME_OMIT; mknod; the l*xattr calls; and openat2. They come from the project's N-API addons (native/addon/fsops.c, utimens.c),
  * loaded on first use so that a file system that never sees these calls never needs it.
  *
  * All are synchronous: each is one short syscall on a local backing file, and they are rare.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ROOT } from '../paths';
 import { utimensat as kernelUtimensat, type TimeSpec } from '../kernel/utimens';
@@ -17,6 +18,7 @@ interface Addon {
   lsetxattr(path: string, name: string, value: Buffer, flags: number): void;
   llistxattr(path: string): string[];
   lremovexattr(path: string, name: string): void;
+  openat2(dirfd: number, path: string, flags: number, resolve: number): number;
 }
 
 let addon: Addon | undefined;
@@ -43,3 +45,27 @@ export const xattr = {
   list: (target: string): string[] => load().llistxattr(target),
   remove: (target: string, name: string): void => load().lremovexattr(target, name),
 };
+
+const O_PATH = 0o10000000;
+const RESOLVE_NO_MAGICLINKS = 0x02;
+const RESOLVE_NO_SYMLINKS = 0x04;
+const RESOLVE_IN_ROOT = 0x10;
+
+/**
+ * Opens `path` as a directory (O_PATH) inside the root directory `root` (e.g. /proc/PID/root): `/` and
+ * `..` stay inside it and no symlink is followed anywhere on the way, whatever the path's owner does
+ * meanwhile. The caller closes the fd.
+ */
+export function openDirInRoot(root: string, path: string): number {
+  const rootFd = fs.openSync(root, O_PATH | fs.constants.O_DIRECTORY);
+  try {
+    return load().openat2(
+      rootFd,
+      path,
+      O_PATH | fs.constants.O_DIRECTORY | 0o2000000 /* O_CLOEXEC */,
+      RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    );
+  } finally {
+    fs.closeSync(rootFd);
+  }
+}

@@ -22,6 +22,7 @@ import { Journal, type InjectionRecord } from './journal';
 import { mountTable, mountTableDiff } from './mount-table';
 import { alive, mountNsOf, resolveTarget } from './targets';
 import { startWorker, stopWorker } from './worker';
+import { openDirInRoot } from '../chaosfs/syscalls';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -55,8 +56,6 @@ export interface InjectionStatus {
   /** The longest the target was stopped by the fd swap, in µs. */
   pauseUs?: number;
 }
-
-const O_PATH = 0o10000000;
 
 /**
  * Failpoints, as etcd's gofail: with IOCHAOS_FAILPOINT=<name> the daemon stops at that step (and says
@@ -176,8 +175,12 @@ export class Daemon {
     this.journal.record(id, 'begun', record);
     this.opts.log('inject', { id, target, volumePath, pids: resolved.pids.length });
     try {
+      // The one open of the target's volume: inside its root, no symlink followed (the lstat check
+      // above gives the friendly message; this closes the race after it). The worker reaches the
+      // volume through this fd, and recovery swaps fds back onto it.
+      live.originalFd = openDirInRoot(root, volumePath);
       const worker = await startWorker({
-        source: root + volumePath,
+        source: `/proc/${process.pid}/fd/${live.originalFd}`,
         staging: record.staging,
         socket: record.workerSocket,
         logFile: path.join(this.opts.stateDir, `${id}.worker.log`),
@@ -189,7 +192,6 @@ export class Daemon {
       const health = await this.workerRequest<{ backingRoot: string }>(record, { op: 'health' });
       record.backingRoot = health.backingRoot;
       this.journal.record(id, 'worker', { backingRoot: health.backingRoot });
-      live.originalFd = fs.openSync(root + volumePath, O_PATH | fs.constants.O_DIRECTORY);
 
       // Journaled before the step: a crash mid-attach leaves a record that makes recovery look.
       this.journal.record(id, 'attached');

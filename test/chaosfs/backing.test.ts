@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Backing, split } from '../../sidecar/chaosfs/backing';
+import { openDirInRoot } from '../../sidecar/chaosfs/syscalls';
 
 describe('backing paths stay beneath the volume root', () => {
   let dir: string;
@@ -61,6 +62,23 @@ describe('backing paths stay beneath the volume root', () => {
       assert.equal(fs.readFileSync(b.path, 'utf8'), 'new');
     } finally {
       b.release();
+    }
+  });
+
+  it('opens a volume inside a root without following any symlink, and never above the root', () => {
+    // `vol/abs` points at the directory holding the secret, absolutely: inside the root it must not
+    // resolve at all, rather than reach the caller's own /tmp.
+    assert.throws(() => openDirInRoot(path.join(dir, 'vol'), '/abs'), { code: 'ELOOP' });
+    assert.throws(() => openDirInRoot(path.join(dir, 'vol'), '/up/real'), { code: 'ELOOP' });
+    const fd = openDirInRoot(path.join(dir, 'vol'), '/../../real');
+    try {
+      assert.equal(
+        fs.readlinkSync(`/proc/self/fd/${fd}`),
+        path.join(dir, 'vol', 'real'),
+        '".." stops at the root',
+      );
+    } finally {
+      fs.closeSync(fd);
     }
   });
 });
