@@ -6,7 +6,6 @@
 import * as fs from 'node:fs';
 import YAML from 'yaml';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { ControlRequest, Target } from '../../sidecar/api/control';
 import { parseRules } from '../../sidecar/api/fault-spec';
 import { matchesPlan, pickByMode, translateIOChaos, type IOChaosPlan } from '../chaos-mesh/iochaos';
 import { UserError } from '../errors';
@@ -14,7 +13,14 @@ import { listPods } from '../kube/pods';
 import type { KubePodReach } from '../kube/reach-pods';
 import type { OutputFormat } from '../output';
 import type { Reached } from '../reach';
-import { followUp, injectExchange, printPlan, printResults, printStructuredResults, summary } from './inject';
+import {
+  injectExchange,
+  injectRequest,
+  injectedLine,
+  printPlan,
+  printResults,
+  printStructuredResults,
+} from './inject';
 
 export interface ApplyOptions {
   file: string;
@@ -84,25 +90,13 @@ export async function runApply(o: ApplyOptions, reach: KubePodReach): Promise<nu
     const pods = await selectPods(reach, plan);
     const choice = { containers: plan.containerNames };
     if (o.dryRun) {
-      const build = (target: Target | undefined): ControlRequest => ({
-        op: 'inject',
-        target: target!,
-        volumePath: plan.volumePath,
-        rules: [plan.rule],
-        duration: plan.duration,
-      });
-      printPlan(reach.planFor(pods, build, choice), o.output);
+      printPlan(reach.planFor(pods, injectRequest(plan, [plan.rule]), choice), o.output);
       continue;
     }
     const results = await reach.sendTo(pods, injectExchange(plan, [plan.rule]), choice);
     all.push(...results);
     if (o.output !== 'json' && o.output !== 'yaml') {
-      printResults(results, (r) => {
-        const until = plan.duration
-          ? `, recovers in ${plan.duration}`
-          : `; undo with: kubectl iochaos recover ${followUp(r)}`;
-        return `${r.added ? 'added' : 'injected'} ${summary(plan.rule)} at ${plan.volumePath} (IOChaos ${plan.name})${until}`;
-      });
+      printResults(results, (r) => injectedLine(plan, r, ` (IOChaos ${plan.name})`));
     }
   }
   if (o.output === 'json' || o.output === 'yaml') {

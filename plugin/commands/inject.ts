@@ -68,19 +68,37 @@ export function summary(rule: RuleInput): string {
   return `${what} (${on})`;
 }
 
+/** The inject request for one target: what is sent, and what --dry-run prints. */
+export function injectRequest(o: Pick<InjectOptions, 'volumePath' | 'duration'>, rules: RuleInput[]) {
+  return (target: Target | undefined): ControlRequest => ({
+    op: 'inject',
+    target: target!,
+    volumePath: o.volumePath,
+    rules,
+    duration: o.duration,
+  });
+}
+
+/** The one-line result of an injection at one place; `extra` names where the rule came from. */
+export function injectedLine(
+  o: Pick<InjectOptions, 'volumePath' | 'duration' | 'rule'>,
+  r: Reached,
+  extra = '',
+): string {
+  const until = o.duration
+    ? `, recovers in ${o.duration}`
+    : `; undo with: kubectl iochaos recover ${followUp(r)}`;
+  return `${r.added ? 'added' : 'injected'} ${summary(o.rule)} at ${o.volumePath}${extra}${until}`;
+}
+
 /** Inject, or when the path is already injected, add the rule to that injection. */
 export function injectExchange(
   o: Pick<InjectOptions, 'volumePath' | 'duration'>,
   rules: RuleInput[],
 ): Exchange<unknown> {
+  const request = injectRequest(o, rules);
   return async (target, call) => {
-    const reply = await call({
-      op: 'inject',
-      target: target!,
-      volumePath: o.volumePath,
-      rules,
-      duration: o.duration,
-    });
+    const reply = await call(request(target));
     if (reply.ok || reply.error.code !== 'Conflict') return { reply };
     return {
       reply: await call({ op: 'update', target: target!, volumePath: o.volumePath, rules, replace: false }),
@@ -128,26 +146,14 @@ export function printStructuredResults(results: Reached[], output: 'json' | 'yam
 
 export async function runInject(o: InjectOptions, reachOpts: ReachOptions): Promise<number> {
   if (o.dryRun) {
-    const build = (target: Target | undefined): ControlRequest => ({
-      op: 'inject',
-      target: target!,
-      volumePath: o.volumePath,
-      rules: [o.rule],
-      duration: o.duration,
-    });
-    printPlan(await plan(o.target, build, reachOpts), o.output);
+    printPlan(await plan(o.target, injectRequest(o, [o.rule]), reachOpts), o.output);
     return 0;
   }
   const results = await reach(o.target, injectExchange(o, [o.rule]), reachOpts);
   if (results.length === 0) throw new UserError(`no pods found for ${describeTarget(o.target)}`);
   if (o.output === 'json' || o.output === 'yaml') printStructuredResults(results, o.output);
   else {
-    printResults(results, (r) => {
-      const until = o.duration
-        ? `, recovers in ${o.duration}`
-        : `; undo with: kubectl iochaos recover ${followUp(r)}`;
-      return `${r.added ? 'added' : 'injected'} ${summary(o.rule)} at ${o.volumePath}${until}`;
-    });
+    printResults(results, (r) => injectedLine(o, r));
   }
   return results.every((r) => r.reply.ok) ? 0 : 1;
 }
