@@ -75,25 +75,27 @@ static char *xstrdup(const char *s)
 	return p;
 }
 
+/* Makes room for one more element in a growing array of `n` used out of `*cap` (doubling). */
+static void *grow(void *v, size_t n, size_t *cap, size_t elem)
+{
+	if (n < *cap)
+		return v;
+	*cap = *cap ? *cap * 2 : 64;
+	v = realloc(v, *cap * elem);
+	if (!v)
+		die(EXIT_FAILED, "out of memory");
+	return v;
+}
+
 static void add_skip(struct proc *p, int fd, const char *path, const char *reason)
 {
-	if (p->ns == p->scap) {
-		p->scap = p->scap ? p->scap * 2 : 64;
-		p->s = realloc(p->s, p->scap * sizeof *p->s);
-		if (!p->s)
-			die(EXIT_FAILED, "out of memory");
-	}
+	p->s = grow(p->s, p->ns, &p->scap, sizeof *p->s);
 	p->s[p->ns++] = (struct skip){fd, xstrdup(path), xstrdup(reason)};
 }
 
 static struct entry *add_entry(struct proc *p)
 {
-	if (p->n == p->cap) {
-		p->cap = p->cap ? p->cap * 2 : 64;
-		p->e = realloc(p->e, p->cap * sizeof *p->e);
-		if (!p->e)
-			die(EXIT_FAILED, "out of memory");
-	}
+	p->e = grow(p->e, p->n, &p->cap, sizeof *p->e);
 	struct entry *e = &p->e[p->n++];
 	memset(e, 0, sizeof *e);
 	e->held_old = e->held_new = e->spare = -1;
@@ -137,12 +139,7 @@ static int list_tasks(pid_t pid, pid_t **out)
 	while ((de = readdir(d))) {
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
-		if (n == cap) {
-			cap *= 2;
-			v = realloc(v, cap * sizeof *v);
-			if (!v)
-				die(EXIT_FAILED, "out of memory");
-		}
+		v = grow(v, n, &cap, sizeof *v);
 		v[n++] = atoi(de->d_name);
 	}
 	closedir(d);
@@ -627,12 +624,7 @@ static int stop_world(struct ctx *c, struct tracee **out, size_t *nout)
 				seen = v[j].tid == tids[i];
 			if (seen)
 				continue;
-			if (n == cap) {
-				cap *= 2;
-				v = realloc(v, cap * sizeof *v);
-				if (!v)
-					die(EXIT_FAILED, "out of memory");
-			}
+			v = grow(v, n, &cap, sizeof *v);
 			struct tracee *t = &v[n];
 			memset(t, 0, sizeof *t);
 			t->tid = tids[i];
