@@ -19,7 +19,8 @@ import { request } from '../control/client';
 import type { RuleStatus } from '../faults/rule-set';
 import type { InjectionKernel, SwapSummary } from './kernel';
 import { Journal, type InjectionRecord } from './journal';
-import { mountTable, mountTableDiff } from './mount-table';
+import { mountTable, mountTableDiff, mounts } from './mount-table';
+import { FS_TYPE } from '../chaosfs/chaosfs';
 import { alive, mountNsOf, resolveTarget } from './targets';
 import { startWorker, stopWorker } from './worker';
 import { openDirInRoot } from '../chaosfs/syscalls';
@@ -327,9 +328,8 @@ export class Daemon {
    * of the volume path in the target's table.
    */
   private async findFuseMount(r: InjectionRecord): Promise<number | undefined> {
-    const lines = fs.readFileSync(`/proc/${r.nsPid}/mountinfo`, 'utf8').split('\n');
-    const ours = lines.filter((l) => l.split(' ')[4] === r.volumePath && l.includes(' - fuse.chaosfs '));
-    return ours.length > 0 ? Number(ours[ours.length - 1].split(' ')[0]) : undefined;
+    const ours = mounts(r.nsPid).filter((m) => m.mountpoint === r.volumePath && m.fstype === FS_TYPE);
+    return ours.at(-1)?.id;
   }
 
   private workerExited(live: Live, code: number | null): void {

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { attachMount, detachMount } from '../kernel/mount';
 import { FdSwapPartialError, swapFds, type SwapReport } from '../kernel/fdswap';
 import type { Attached, InjectionKernel, SwapSummary } from './kernel';
+import { mounts } from './mount-table';
 
 const run = promisify(execFile);
 
@@ -60,11 +61,7 @@ export class NativeKernel implements InjectionKernel {
   }
 
   async unmountStaging(staging: string): Promise<void> {
-    const mounted = fs
-      .readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .some((l) => l.split(' ')[4] === staging);
-    if (mounted) await run('umount', ['-l', staging]);
+    if (mounts('self').some((m) => m.mountpoint === staging)) await run('umount', ['-l', staging]);
     fs.rmSync(staging, { recursive: true, force: true });
   }
 }

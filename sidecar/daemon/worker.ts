@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FS_TYPE } from '../chaosfs/chaosfs';
 import { request } from '../control/client';
+import { mounts } from './mount-table';
 
 const CLI = path.join(__dirname, '..', 'cli.js');
 
@@ -20,11 +21,7 @@ export interface StartedWorker {
 }
 
 function mountedHere(dir: string): boolean {
-  const escaped = dir.replace(/[ \t\n\\]/g, (ch) => '\\' + ch.charCodeAt(0).toString(8).padStart(3, '0'));
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((l) => l.split(' ')[4] === escaped && l.includes(` - ${FS_TYPE} `));
+  return mounts('self').some((m) => m.mountpoint === dir && m.fstype === FS_TYPE);
 }
 
 export async function startWorker(opts: {

@@ -1,28 +1,9 @@
 /** Reading the mount table, and making sure a test leaves no mount behind. */
-import * as fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { mounts } from '../../sidecar/daemon/mount-table';
 
-export interface MountEntry {
-  mountpoint: string;
-  fstype: string;
-  source: string;
-}
-
-/** /proc/PID/mountinfo, parsed: octal escapes (\040 for a space, \012 for a newline) decoded. */
-export function mounts(pid: number | 'self' = 'self'): MountEntry[] {
-  const unescape = (s: string) =>
-    s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return fs
-    .readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [left, right] = line.split(' - ');
-      const fields = left.split(' ');
-      const [fstype, source] = right.split(' ');
-      return { mountpoint: unescape(fields[4]), fstype, source: unescape(source) };
-    });
-}
+/** /proc/PID/mountinfo, parsed by the daemon's own reader (mount points decoded). */
+export { mounts, type MountEntry } from '../../sidecar/daemon/mount-table';
 
 export function isMounted(dir: string, fstype?: string): boolean {
   return mounts().some((m) => m.mountpoint === dir && (!fstype || m.fstype === fstype));
