@@ -22,7 +22,7 @@ import * as os from 'node:os';
 import { promisify } from 'node:util';
 
 /** Not in fs.constants; the same value on x86_64 and aarch64. */
-const O_PATH = 0o10000000;
+export const O_PATH = 0o10000000;
 const DIR_FLAGS = O_PATH | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
 const MAX_CACHED_DIRS = 4096;
 

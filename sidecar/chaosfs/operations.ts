@@ -11,14 +11,13 @@ import * as os from 'node:os';
 import { promisify } from 'node:util';
 import type { Attributes, FsCall } from '../faults/fault';
 import { methodsOf, type Operation } from '../faults/methods';
-import { Backing, relative, split } from './backing';
+import { Backing, O_PATH, relative, split } from './backing';
 import { Refusal, RulesGate } from './rules-gate';
 import { xattr, mknod, utimensat, type TimeSpec } from './syscalls';
 
 const EIO = -os.constants.errno.EIO;
 const EOPNOTSUPP = -os.constants.errno.EOPNOTSUPP;
 const { O_CREAT, O_EXCL, O_NOCTTY, O_NOFOLLOW, O_RDWR, O_WRONLY, O_DIRECT } = fs.constants;
-const O_PATH = 0o10000000;
 
 const p = {
   lstat: promisify(fs.lstat),

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ROOT } from '../paths';
+import { O_PATH } from './backing';
 import { utimensat as kernelUtimensat, type TimeSpec } from '../kernel/utimens';
 
 export type { TimeSpec };
@@ -46,7 +47,6 @@ export const xattr = {
   remove: (target: string, name: string): void => load().lremovexattr(target, name),
 };
 
-const O_PATH = 0o10000000;
 const RESOLVE_NO_MAGICLINKS = 0x02;
 const RESOLVE_NO_SYMLINKS = 0x04;
 const RESOLVE_IN_ROOT = 0x10;
