@@ -7,7 +7,11 @@
  *          mount over volumePath in the target's mount namespace -> swap the target's open fds onto it
  *          -> turn the rules on.
  * recover: rules off -> swap the fds back onto the original -> detach the ChaosFS mount -> stop the
- *          worker -> check the target's mount table is what it was.
+ *          worker -> verify: nothing of any process on the ChaosFS mount, no ChaosFS mount left at the
+ *          volume, the target's mount table what it was. What is left keeps the injection open
+ *          (`recover-incomplete`) and is named in the reply; a later recover retries.
+ * An injection belongs to the target's mount namespace, not to the process the user named: every step
+ * finds the namespace's processes (and anything holding a file on the ChaosFS mount) anew.
  * Every step is journaled before it is taken, and every recovery step is idempotent.
  */
 import { randomBytes } from 'node:crypto';
@@ -21,8 +25,18 @@ import type { InjectionKernel, SwapSummary } from './kernel';
 import { Journal, type InjectionRecord } from './journal';
 import { mountTable, mountTableDiff, mounts } from './mount-table';
 import { FS_TYPE } from '../chaosfs/chaosfs';
-import { alive, mountNsOf, resolveTarget } from './targets';
-import { startWorker, stopWorker } from './worker';
+import { namespaceOfTarget, resolveTarget, targetProcesses } from './targets';
+import {
+  anyProcessOf,
+  describeHold,
+  holdersOf,
+  isAlive,
+  mountIdOfFd,
+  namespaceOf,
+  sameNamespace,
+  type NamespaceId,
+} from './holders';
+import { isWorker, startTimeOf, startWorker, stopWorker } from './worker';
 import { openDirInRoot } from '../chaosfs/syscalls';
 
 export interface DaemonOptions {
@@ -38,7 +52,7 @@ interface Live {
   /** An O_PATH fd of the original volume, opened before ChaosFS covers it: swap-back goes there. */
   originalFd?: number;
   timer?: NodeJS.Timeout;
-  /** Resolves with what could not be put back (empty: everything was). */
+  /** Resolves with what is left after recovery (empty: nothing, the injection is closed). */
   recovering?: Promise<string[]>;
   lastSwap?: SwapSummary;
 }
@@ -56,6 +70,8 @@ export interface InjectionStatus {
   skipped?: number;
   /** The longest the target was stopped by the fd swap, in µs. */
   pauseUs?: number;
+  /** After an incomplete recovery: what is left (pid, fd, path; mounts). */
+  left?: string[];
 }
 
 /**
@@ -91,9 +107,11 @@ export class Daemon {
     const leftovers = this.journal.replay().filter((r) => r.step !== 'recovered');
     for (const record of leftovers) {
       this.opts.log('recovering-leftover', { id: record.id, step: record.step });
+      // Journals written before namespaces were recorded: the journaled process names it, if alive.
+      record.mountNs ??= namespaceOf(record.nsPid);
       const live: Live = { record };
       this.live.set(record.id, live);
-      if (record.workerPid) this.workers.add(record.workerPid);
+      if (record.workerPid && this.workerAlive(record)) this.workers.add(record.workerPid);
       await this.recover(live, 'daemon restarted');
     }
     this.journal.compact();
@@ -121,11 +139,16 @@ export class Daemon {
     }
   }
 
+  /**
+   * The injections a target names: those of its mount namespace (any pid of it, or the container),
+   * or, once no process of it is left, those made with that very target.
+   */
   private matching(target: Target, volumePath?: string): Live[] {
+    const ns = namespaceOfTarget(target, this.ownPids());
     return [...this.live.values()].filter(
       (l) =>
         l.record.step !== 'recovered' &&
-        sameTarget(l.record.target, target) &&
+        (sameNamespace(l.record.mountNs, ns) || sameTarget(l.record.target, target)) &&
         (volumePath === undefined || l.record.volumePath === volumePath),
     );
   }
@@ -139,11 +162,10 @@ export class Daemon {
       );
     }
     const resolved = resolveTarget(target, this.ownPids());
-    const mountNs = resolved.mountNs;
     for (const l of this.live.values()) {
       if (
         l.record.step !== 'recovered' &&
-        mountNsOf(l.record.nsPid) === mountNs &&
+        sameNamespace(l.record.mountNs, resolved.mountNs) &&
         l.record.volumePath === volumePath
       ) {
         throw new ControlError(
@@ -162,6 +184,8 @@ export class Daemon {
       target,
       volumePath,
       nsPid: resolved.nsPid,
+      mountNs: resolved.mountNs,
+      containerId: resolved.containerId,
       pids: resolved.pids,
       rules,
       startedAt: new Date(now).toISOString(),
@@ -187,8 +211,9 @@ export class Daemon {
         logFile: path.join(this.opts.stateDir, `${id}.worker.log`),
       });
       record.workerPid = worker.pid;
+      record.workerStart = startTimeOf(worker.pid);
       this.workers.add(worker.pid);
-      this.journal.record(id, 'worker', { workerPid: worker.pid });
+      this.journal.record(id, 'worker', { workerPid: worker.pid, workerStart: record.workerStart });
       void worker.exited.then((code) => this.workerExited(live, code));
       const health = await this.workerRequest<{ backingRoot: string }>(record, { op: 'health' });
       record.backingRoot = health.backingRoot;
@@ -200,13 +225,19 @@ export class Daemon {
       const attached = await this.opts.kernel.attach(record.nsPid, volumePath, record.staging);
       record.fuseMntId = attached.mntId;
       record.belowMntId = attached.belowMntId;
-      this.journal.record(id, 'attached', { fuseMntId: attached.mntId, belowMntId: attached.belowMntId });
+      record.fuseDev = mounts(record.nsPid).find((m) => m.id === attached.mntId)?.dev;
+      this.journal.record(id, 'attached', {
+        fuseMntId: attached.mntId,
+        belowMntId: attached.belowMntId,
+        fuseDev: record.fuseDev,
+      });
       await failpoint('inject:attached', this.opts.log);
 
       this.journal.record(id, 'swapped');
       record.step = 'swapped';
+      // Every process of the namespace now, not only those seen when the request came in.
       live.lastSwap = await this.opts.kernel.swapIn(
-        alive(record.pids),
+        this.processes(record),
         volumePath,
         attached.belowMntId,
         record.nsPid,
@@ -221,10 +252,12 @@ export class Daemon {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.opts.log('inject-failed', { id, error: message });
-      await this.recover(live, `inject failed: ${message}`);
+      const left = await this.recover(live, `inject failed: ${message}`);
       throw new ControlError(
         'Internal',
-        `injection into ${volumePath} failed and was rolled back: ${message}`,
+        left.length === 0
+          ? `injection into ${volumePath} failed and was rolled back: ${message}`
+          : `injection into ${volumePath} failed (${message}) and its rollback is incomplete, still left:\n  ${left.join('\n  ')}`,
       );
     }
     if (durationMs !== undefined) {
@@ -250,18 +283,32 @@ export class Daemon {
   private async recoverRequested(target: Target, volumePath?: string) {
     const found = this.matching(target, volumePath);
     if (found.length === 0) throw notInjected(target, volumePath);
-    const problems = (await Promise.all(found.map((l) => this.recover(l, 'requested')))).flat();
-    if (problems.length > 0) {
-      throw new ControlError('Internal', `recovery finished with problems: ${problems.join('; ')}`);
+    const left = (await Promise.all(found.map((l) => this.recover(l, 'requested')))).flat();
+    if (left.length > 0) {
+      throw new ControlError(
+        'Internal',
+        `recovery is incomplete, still left (kubectl iochaos recover again retries; status shows it):\n  ${left.join('\n  ')}`,
+      );
     }
     return { recovered: found.map((l) => ({ id: l.record.id, volumePath: l.record.volumePath })) };
   }
 
-  /** Recovers one injection; concurrent callers share one run. Never throws: failures are logged. */
+  /**
+   * Recovers one injection; concurrent callers share one run. Never throws: resolves with what is
+   * left (empty when everything was put back and verified). An incomplete one stays open for a retry.
+   */
   recover(live: Live, reason: string): Promise<string[]> {
-    live.recovering ??= this.runRecovery(live, reason).finally(() => {
-      this.live.delete(live.record.id);
-    });
+    live.recovering ??= this.runRecovery(live, reason).then(
+      (left) => {
+        if (left.length === 0) this.live.delete(live.record.id);
+        else live.recovering = undefined;
+        return left;
+      },
+      (err: unknown) => {
+        live.recovering = undefined;
+        return [`recovery failed: ${err instanceof Error ? err.message : String(err)}`];
+      },
+    );
     return live.recovering;
   }
 
@@ -270,6 +317,7 @@ export class Daemon {
     clearTimeout(live.timer);
     this.opts.log('recover', { id: r.id, reason, step: r.step });
     this.journal.record(r.id, 'recovering');
+    r.step = 'recovering';
     const problems: string[] = [];
     const attempt = async (what: string, fn: () => Promise<unknown>) => {
       try {
@@ -278,57 +326,165 @@ export class Daemon {
         problems.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
       }
     };
-    const nsAlive = alive([r.nsPid]).length > 0;
-    // 1. Rules off, so nothing is delayed or failed while the fds move back.
-    // (A dead worker has no rules left to turn off.)
-    if (r.workerPid && alive([r.workerPid]).length > 0) {
-      await attempt('rules off', () => this.workerRequest(r, { op: 'rules.clear' }));
-    }
+    const workerAlive = this.workerAlive(r);
+    // 1. Rules off, so nothing is delayed or failed while the fds move back (a dead worker has none).
+    if (workerAlive) await attempt('rules off', () => this.workerRequest(r, { op: 'rules.clear' }));
     await failpoint('recover:rules-off', this.opts.log);
-    if (nsAlive) {
-      // 2. Fds back onto the original volume, reached through the worker's root fd (ChaosFS covers it).
-      const original =
-        live.originalFd !== undefined ? `/proc/${process.pid}/fd/${live.originalFd}` : r.backingRoot;
-      const fuseMntId = r.fuseMntId ?? (await this.findFuseMount(r));
-      if (fuseMntId !== undefined) {
-        if (original && fs.existsSync(original)) {
-          await attempt('swap back', async () => {
-            const s = await this.opts.kernel.swapOut(alive(r.pids), r.volumePath, fuseMntId, original);
-            if (s.failed.length > 0) throw new Error(s.failed.join('; '));
-          });
-          await failpoint('recover:swapped-back', this.opts.log);
-        } else {
-          problems.push(
-            'swap back: the original volume is no longer reachable (worker and daemon both gone)',
-          );
-        }
-        // 3. Detach the ChaosFS mount in the target's namespace.
-        await attempt('detach', () => this.opts.kernel.detach(r.nsPid, r.volumePath, fuseMntId));
+    const nsPid = this.nsPid(r);
+    const fuseMntId = r.fuseMntId ?? (nsPid !== undefined ? this.findFuseMount(r, nsPid) : undefined);
+    if (nsPid !== undefined && fuseMntId !== undefined) {
+      if (live.originalFd !== undefined || workerAlive) {
+        // 2. Fds back onto the original volume (ChaosFS still covers it), 3. then detach.
+        await attempt('swap back', () => this.swapBack(live, fuseMntId, workerAlive));
+        await failpoint('recover:swapped-back', this.opts.log);
+        await attempt('detach', () => this.opts.kernel.detach(nsPid, r.volumePath, fuseMntId));
+      } else {
+        // Worker and daemon both died: only the namespace still reaches the original, underneath the
+        // dead mount. Detach first so it is at volumePath again, then swap onto it from there.
+        await attempt('detach', () => this.opts.kernel.detach(nsPid, r.volumePath, fuseMntId));
+        await attempt('swap back', () => this.swapBackBeneathRoot(live, fuseMntId));
       }
     }
-    // 4. Stop the worker; it unmounts its staging mount.
-    if (r.workerPid) await attempt('stop worker', () => stopWorker(r.workerPid!));
-    await attempt('staging cleanup', async () => this.opts.kernel.unmountStaging(r.staging));
-    if (r.workerPid) this.workers.delete(r.workerPid);
-    if (live.originalFd !== undefined) fs.closeSync(live.originalFd);
-    // 5. The target's mount table must be what it was.
-    if (nsAlive && alive([r.nsPid]).length > 0 && r.mountsBefore) {
-      const diff = mountTableDiff(r.mountsBefore, mountTable(r.nsPid, r.volumePath));
-      if (diff.length > 0) problems.push(`mount table differs after recovery:\n${diff.join('\n')}`);
+    // 4. Stop the worker (it unmounts its staging mount), unless something is still on its mount:
+    // a live worker keeps that working, and a retry can still reach its backing files.
+    const held = this.held(r, fuseMntId);
+    if (held.length === 0) {
+      if (r.workerPid) await attempt('stop worker', () => stopWorker(this.workerIdentity(r)!));
+      await attempt('staging cleanup', async () => this.opts.kernel.unmountStaging(r.staging));
+      if (r.workerPid) this.workers.delete(r.workerPid);
+      if (live.originalFd !== undefined) fs.closeSync(live.originalFd);
+      live.originalFd = undefined;
+    }
+    // 5. Verify before answering.
+    const left = this.verify(r, fuseMntId);
+    if (left.length > 0) {
+      const error = [...problems, ...left].join('; ');
+      r.left = left;
+      r.error = error;
+      r.step = 'recover-incomplete';
+      this.journal.record(r.id, 'recover-incomplete', { left, error });
+      this.opts.log('recover-incomplete', { id: r.id, left, problems });
+      return left;
     }
     const error = problems.length > 0 ? problems.join('; ') : undefined;
     this.journal.record(r.id, 'recovered', { error });
     r.step = 'recovered';
-    this.opts.log(error ? 'recover-incomplete' : 'recovered', { id: r.id, error });
-    return problems;
+    this.opts.log('recovered', { id: r.id, problems: error });
+    return [];
+  }
+
+  /** Swap-back while the original is reachable through our fd or the worker's root fd. */
+  private async swapBack(live: Live, fuseMntId: number, workerAlive: boolean): Promise<void> {
+    const r = live.record;
+    const original =
+      live.originalFd !== undefined ? `/proc/${process.pid}/fd/${live.originalFd}` : r.backingRoot;
+    if (original === undefined) throw new Error('the original volume is not reachable');
+    const s = await this.opts.kernel.swapOut(
+      this.processesToSwapBack(r, fuseMntId),
+      r.volumePath,
+      fuseMntId,
+      original,
+      workerAlive ? r.workerPid : undefined,
+    );
+    if (s.failed.length > 0) throw new Error(s.failed.join('; '));
+  }
+
+  /**
+   * Swap-back after the dead mount was detached: the original is volumePath in the namespace again,
+   * opened beneath its root with no symlink followed, and checked to be the mount that was below.
+   */
+  private async swapBackBeneathRoot(live: Live, fuseMntId: number): Promise<void> {
+    const r = live.record;
+    const nsPid = this.nsPid(r);
+    if (nsPid === undefined) return;
+    const fd = openDirInRoot(`/proc/${nsPid}/root`, r.volumePath);
+    try {
+      const mnt = mountIdOfFd(fd);
+      if (r.belowMntId !== undefined && mnt !== r.belowMntId) {
+        throw new Error(
+          `${r.volumePath} in the target is on mount ${mnt}, not the original volume (mount ${r.belowMntId})`,
+        );
+      }
+      const s = await this.opts.kernel.swapOut(
+        this.processesToSwapBack(r, fuseMntId),
+        r.volumePath,
+        fuseMntId,
+        `/proc/${process.pid}/fd/${fd}`,
+      );
+      if (s.failed.length > 0) throw new Error(s.failed.join('; '));
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** The target's processes now, and any other process holding a file on the ChaosFS mount. */
+  private processesToSwapBack(r: InjectionRecord, fuseMntId: number): number[] {
+    const holders = this.held(r, fuseMntId).map((h) => h.pid);
+    return [...new Set([...this.processes(r), ...holders])].filter((p) => !this.ownPids().has(p));
+  }
+
+  /** What any process on the host still holds on the injection's ChaosFS mount. */
+  private held(r: InjectionRecord, fuseMntId: number | undefined) {
+    const ids = new Set<number>(fuseMntId !== undefined ? [fuseMntId] : []);
+    return holdersOf(ids, new Set(r.fuseDev ? [r.fuseDev] : []));
+  }
+
+  /**
+   * What recovery left: holds on the ChaosFS mount (by any process on the host), a ChaosFS
+   * mount still at or under the volume in the namespace, the namespace's mount table not as before.
+   */
+  private verify(r: InjectionRecord, fuseMntId: number | undefined): string[] {
+    const left = this.held(r, fuseMntId).map(describeHold);
+    const nsPid = this.nsPid(r);
+    if (nsPid === undefined) return left; // the namespace is gone, and its mounts with it
+    const under = (p: string) => p === r.volumePath || p.startsWith(r.volumePath + '/');
+    for (const m of mounts(nsPid)) {
+      if (m.id === fuseMntId || (m.fstype === FS_TYPE && under(m.mountpoint))) {
+        left.push(`mount ${m.id} (${m.fstype}) at ${m.mountpoint} is still in the target's namespace`);
+      }
+    }
+    if (r.mountsBefore) {
+      const diff = mountTableDiff(r.mountsBefore, mountTable(nsPid, r.volumePath));
+      if (diff.length > 0) left.push(`the mount table under ${r.volumePath} differs:\n${diff.join('\n')}`);
+    }
+    return left;
+  }
+
+  /** A live process of the injection's namespace (the journaled one if it still is), or none left. */
+  private nsPid(r: InjectionRecord): number | undefined {
+    if (r.mountNs === undefined) return isAlive(r.nsPid) ? r.nsPid : undefined;
+    const pid = anyProcessOf(r.mountNs, r.nsPid, this.ownPids());
+    if (pid !== undefined && pid !== r.nsPid) {
+      r.nsPid = pid;
+      this.journal.record(r.id, r.step, { nsPid: pid });
+    }
+    return pid;
+  }
+
+  /** The target's processes now (its namespace's, and its container's). */
+  private processes(r: InjectionRecord): number[] {
+    const ns: NamespaceId | undefined = r.mountNs ?? namespaceOf(r.nsPid);
+    if (ns === undefined) return [];
+    return targetProcesses(ns, r.containerId, this.ownPids());
+  }
+
+  private workerIdentity(r: InjectionRecord) {
+    return r.workerPid === undefined
+      ? undefined
+      : { pid: r.workerPid, start: r.workerStart, socket: r.workerSocket };
+  }
+
+  private workerAlive(r: InjectionRecord): boolean {
+    const w = this.workerIdentity(r);
+    return w !== undefined && isWorker(w);
   }
 
   /**
    * A crash between attach and its journal line leaves no mount id: look for a ChaosFS mount on top
    * of the volume path in the target's table.
    */
-  private async findFuseMount(r: InjectionRecord): Promise<number | undefined> {
-    const ours = mounts(r.nsPid).filter((m) => m.mountpoint === r.volumePath && m.fstype === FS_TYPE);
+  private findFuseMount(r: InjectionRecord, nsPid: number): number | undefined {
+    const ours = mounts(nsPid).filter((m) => m.mountpoint === r.volumePath && m.fstype === FS_TYPE);
     return ours.at(-1)?.id;
   }
 
@@ -338,18 +494,26 @@ export class Daemon {
     void this.recover(live, `worker exited (${code})`);
   }
 
+  /**
+   * Recovers when no process of the target's namespace is left (not when the named ones exit: the
+   * others still use the volume), and when an active injection's worker died.
+   */
   private watch(): void {
     for (const live of this.live.values()) {
+      const r = live.record;
       if (live.recovering) continue;
-      if (alive(live.record.pids).length === 0) void this.recover(live, 'every target process exited');
-      else if (live.record.workerPid && alive([live.record.workerPid]).length === 0) {
+      if (this.nsPid(r) === undefined) {
+        if (r.step !== 'recover-incomplete' || this.held(r, r.fuseMntId).length === 0) {
+          void this.recover(live, 'no process of the target is left');
+        }
+      } else if (r.step !== 'recover-incomplete' && r.workerPid && !this.workerAlive(r)) {
         this.workerExited(live, null);
       }
     }
   }
 
   private async status(target?: Target): Promise<InjectionStatus[]> {
-    const lives = [...this.live.values()].filter((l) => !target || sameTarget(l.record.target, target));
+    const lives = target ? this.matching(target) : [...this.live.values()];
     return Promise.all(lives.map((l) => this.describe(l)));
   }
 
@@ -362,7 +526,7 @@ export class Daemon {
       id: r.id,
       target: r.target,
       volumePath: r.volumePath,
-      pids: alive(r.pids),
+      pids: this.processes(r),
       startedAt: r.startedAt,
       endsAt: r.endsAt,
       state: r.step,
@@ -377,6 +541,7 @@ export class Daemon {
       swapped: live.lastSwap?.swapped,
       skipped: live.lastSwap?.skipped,
       pauseUs: live.lastSwap?.maxPauseUs,
+      left: r.left,
     };
   }
 

@@ -11,27 +11,50 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RuleInput } from '../api/fault-spec';
 import type { Target } from '../api/control';
+import type { NamespaceId } from './holders';
 
 /** Steps in the order inject takes them; recovery walks back from the last one recorded. */
-export const STEPS = ['begun', 'worker', 'attached', 'swapped', 'active', 'recovering', 'recovered'] as const;
+export const STEPS = [
+  'begun',
+  'worker',
+  'attached',
+  'swapped',
+  'active',
+  'recovering',
+  /** Recovery ran and something was left (`left` says what): still open, a later recover retries. */
+  'recover-incomplete',
+  'recovered',
+] as const;
 export type Step = (typeof STEPS)[number];
 
 export interface InjectionRecord {
   id: string;
   target: Target;
   volumePath: string;
-  /** The process whose mount namespace holds the volume (one of the target's). */
+  /**
+   * A process of the target's mount namespace when last seen. It may exit while the namespace lives
+   * on: every step picks a live process of `mountNs` again.
+   */
   nsPid: number;
+  /** The target's mount namespace: what the injection is attached to (absent in old journals). */
+  mountNs?: NamespaceId;
+  /** For a container target: its checked id. */
+  containerId?: string;
+  /** The target's processes at inject time (for status; every step finds them anew). */
   pids: number[];
   /** As the user gave them (validated). */
   rules: RuleInput[];
   startedAt: string;
   endsAt?: string;
   workerPid?: number;
+  /** The worker's start time (/proc/PID/stat field 22): a reused pid is not signalled. */
+  workerStart?: string;
   workerSocket: string;
   /** The ChaosFS mount's id in the target's namespace, and the mount it covers. */
   fuseMntId?: number;
   belowMntId?: number;
+  /** The ChaosFS file system's device (`major:minor`), to find mappings of its files. */
+  fuseDev?: string;
   /** The worker's path to the original volume (`/proc/<worker>/fd/<n>`), valid while it lives. */
   backingRoot?: string;
   staging: string;
@@ -39,6 +62,8 @@ export interface InjectionRecord {
   mountsBefore: string[];
   step: Step;
   error?: string;
+  /** After an incomplete recovery: exactly what is left (pid, fd, path; mounts). */
+  left?: string[];
 }
 
 type Line = { id: string; step: Step; at: string } & Partial<InjectionRecord>;
@@ -81,11 +106,10 @@ export class Journal {
   compact(): void {
     const open = this.replay().filter((r) => r.step !== 'recovered');
     const tmp = this.file + '.tmp';
-    fs.writeFileSync(
-      tmp,
-      open.map((r) => JSON.stringify({ ...r, at: new Date().toISOString() }) + '\n').join(''),
-    );
-    const fd = fs.openSync(tmp, 'r');
+    // The journal names the app's processes and paths: 0600 like the file it replaces, whatever the umask.
+    const fd = fs.openSync(tmp, 'w', 0o600);
+    fs.fchmodSync(fd, 0o600);
+    fs.writeSync(fd, open.map((r) => JSON.stringify({ ...r, at: new Date().toISOString() }) + '\n').join(''));
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fs.renameSync(tmp, this.file);

@@ -25,8 +25,18 @@ export interface InjectionKernel {
   attach(nsPid: number, volumePath: string, staging: string): Promise<Attached>;
   /** Moves the targets' fds and cwds under volumePath from mount `fromMntId` onto what nsPid sees there now. */
   swapIn(pids: number[], volumePath: string, fromMntId: number, nsPid: number): Promise<SwapSummary>;
-  /** Moves those on the ChaosFS mount back onto the original volume, reached through `originalRoot`. */
-  swapOut(pids: number[], volumePath: string, fuseMntId: number, originalRoot: string): Promise<SwapSummary>;
+  /**
+   * Moves those on the ChaosFS mount back onto the original volume, reached through `originalRoot`.
+   * With `backingOf` (a live worker's pid) each file is found through the worker's backing fd, by
+   * identity, so a renamed, unlinked or unreachable path does not matter.
+   */
+  swapOut(
+    pids: number[],
+    volumePath: string,
+    fuseMntId: number,
+    originalRoot: string,
+    backingOf?: number,
+  ): Promise<SwapSummary>;
   /** Takes the ChaosFS mount off volumePath in nsPid's namespace; done if it is already gone. */
   detach(nsPid: number, volumePath: string, fuseMntId: number): Promise<void>;
   /** Lazily unmounts the staging mount if it is still there (a crashed worker leaves it). */

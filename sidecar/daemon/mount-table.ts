@@ -14,6 +14,8 @@ export interface MountEntry {
   /** Decoded. */
   mountpoint: string;
   fstype: string;
+  /** The file system's device, `major:minor` (decimal). */
+  dev: string;
   /** The line without the mount id and parent id, as recovery compares it. */
   withoutIds: string;
 }
@@ -32,6 +34,7 @@ export function mounts(pid: number | 'self' = 'self'): MountEntry[] {
         id: Number(fields[0]),
         mountpoint: decode(fields[4]),
         fstype: fields[fields.indexOf('-') + 1],
+        dev: fields[2],
         withoutIds: fields.slice(2).join(' '),
       };
     });

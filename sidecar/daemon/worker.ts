@@ -61,18 +61,55 @@ export async function startWorker(opts: {
   throw new Error(`the ChaosFS worker did not mount ${opts.staging} within 10 s`);
 }
 
-/** Asks a worker to unmount and exit (SIGTERM), waiting up to `ms`; then SIGKILL. */
-export async function stopWorker(pid: number, ms = 10_000): Promise<void> {
-  const isAlive = () => {
+/**
+ * A running process's start time (/proc/PID/stat field 22, clock ticks since boot); undefined once it
+ * has exited (a zombie included).
+ */
+export function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may itself hold spaces or ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' || fields[0] === 'X' ? undefined : fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Who a journaled worker was: its pid and start time (the pid alone may be another process's by now). */
+export interface WorkerIdentity {
+  pid: number;
+  start?: string;
+  /** Its control socket: names the worker in its command line, for journals without a start time. */
+  socket: string;
+}
+
+/** The worker is still running, and is still that worker (not a process that reuses its pid). */
+export function isWorker(w: WorkerIdentity): boolean {
+  if (w.start !== undefined) return startTimeOf(w.pid) === w.start;
+  try {
+    const argv = fs.readFileSync(`/proc/${w.pid}/cmdline`, 'utf8').split('\0');
+    return argv.includes('--control') && argv[argv.indexOf('--control') + 1] === w.socket;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Asks a worker to unmount and exit (SIGTERM), waiting up to `ms`; then SIGKILL. A pid that is no
+ * longer that worker is never signalled.
+ */
+export async function stopWorker(w: WorkerIdentity, ms = 10_000): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    if (!isWorker(w)) return false;
     try {
-      process.kill(pid, 0);
+      process.kill(w.pid, sig);
       return true;
     } catch {
       return false;
     }
   };
-  if (!isAlive()) return;
-  process.kill(pid, 'SIGTERM');
-  for (let waited = 0; waited < ms && isAlive(); waited += 25) await sleep(25);
-  if (isAlive()) process.kill(pid, 'SIGKILL');
+  if (!signal('SIGTERM')) return;
+  for (let waited = 0; waited < ms && isWorker(w); waited += 25) await sleep(25);
+  signal('SIGKILL');
 }
