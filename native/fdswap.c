@@ -51,6 +51,7 @@ static const char *g_path;
 static size_t g_pathlen;
 static int g_from_mnt, g_to_mnt, g_tofd;
 static int g_max_batch = 1 << 30;
+static pid_t g_backing_pid; /* --backing-of: the ChaosFS worker holding the backing fds, 0 if none */
 
 static long long now_us(void)
 {
@@ -1077,7 +1078,8 @@ static void usage(const char *why)
 {
 	die(EXIT_USAGE,
 	    "%s; usage: iochaos-fdswap --path PATH --from root:PID|dir:DIR|mnt:ID --to "
-	    "root:PID|dir:DIR --pid PID [--pid PID ...] [--timeout-ms N] [--max-batch N]",
+	    "root:PID|dir:DIR --pid PID [--pid PID ...] [--backing-of WORKERPID] [--timeout-ms N] "
+	    "[--max-batch N]",
 	    why);
 }
 
@@ -1148,7 +1150,13 @@ int main(int argc, char **argv)
 			pids[npids++] = (pid_t)pv;
 		} else if (!strcmp(f, "--timeout-ms"))
 			tr_set_timeout(atoi(v));
-		else if (!strcmp(f, "--max-batch"))
+		else if (!strcmp(f, "--backing-of")) {
+			char *end;
+			long pv = strtol(v, &end, 10);
+			if (*end || pv <= 0 || pv > INT_MAX)
+				usage("--backing-of needs the process id of the ChaosFS worker");
+			g_backing_pid = (pid_t)pv;
+		} else if (!strcmp(f, "--max-batch"))
 			g_max_batch = atoi(v) > 0 ? atoi(v) : 1;
 		else
 			usage("unknown argument");

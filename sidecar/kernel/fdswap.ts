@@ -15,6 +15,12 @@ export interface SwapFdsOptions {
   from: MountSpec;
   /** A directory that is PATH on the mount to move to (B). */
   to: { rootOf: number } | { dir: string };
+  /**
+   * The ChaosFS worker's pid: files the app holds are found among the backing fds it holds open (by
+   * inode), which survives renames, unlinks and dropped dentries. Without it (or when no backing fd
+   * matches), by path beneath `to`, checked to be the same inode.
+   */
+  backingOf?: number;
   /** Longest wait for one thread to stop (ms); default 5000. */
   stopTimeoutMs?: number;
   /** Most fds per stop (default: as many as the fd limits allow). */
@@ -28,12 +34,19 @@ export interface SwappedFd {
   flags?: string;
   cloexec?: boolean;
   pos?: number;
+  /** Inode number of the file (the same on both sides: ChaosFS shows the backing inode numbers). */
+  ino?: number;
+  /** How the file was found on the new side: among the worker's backing fds, or by path + inode check. */
+  via?: 'backing' | 'path';
 }
 
 export interface SkippedFd {
   fd: number | 'cwd' | 'root' | 'mmap';
   path: string;
   reason: string;
+  /** The fd (or cwd, root, mapping) is on the from-mount and stays there: a failure, not a choice. */
+  failed?: boolean;
+  ino?: number;
 }
 
 export type ProcessSwapStatus = 'swapped' | 'nothing to swap' | 'exited' | 'failed';
@@ -55,6 +68,8 @@ export interface ProcessSwapReport {
   dupUs: number;
   swapped: SwappedFd[];
   skipped: SkippedFd[];
+  /** How many of `skipped` are failures (left on the from-mount). */
+  failedFds: number;
 }
 
 export interface SwapReport {
@@ -89,17 +104,21 @@ function num(v: unknown): number {
 }
 
 function processReport(j: Record<string, unknown>): ProcessSwapReport {
-  const swapped = (j.swapped as Record<string, unknown>[]).map((s) => ({
+  const swapped = (j.swapped as Record<string, unknown>[]).map((s): SwappedFd => ({
     fd: s.fd as number | 'cwd',
     path: fromHelperString(String(s.path)),
     ...(s.flags !== undefined
       ? { flags: String(s.flags), cloexec: s.cloexec === true, pos: num(s.pos) }
       : {}),
+    ...(s.ino !== undefined ? { ino: num(s.ino) } : {}),
+    ...(s.via === 'backing' || s.via === 'path' ? { via: s.via as SwappedFd['via'] } : {}),
   }));
   const skipped = (j.skipped as Record<string, unknown>[]).map((s) => ({
     fd: s.fd as SkippedFd['fd'],
     path: fromHelperString(String(s.path)),
     reason: String(s.reason),
+    ...(s.failed === true ? { failed: true } : {}),
+    ...(s.ino !== undefined ? { ino: num(s.ino) } : {}),
   }));
   return {
     pid: num(j.pid),
@@ -115,6 +134,7 @@ function processReport(j: Record<string, unknown>): ProcessSwapReport {
     dupUs: num(j.dup_us),
     swapped,
     skipped,
+    failedFds: skipped.filter((s) => s.failed).length,
   };
 }
 
@@ -127,6 +147,7 @@ function processReport(j: Record<string, unknown>): ProcessSwapReport {
 export async function swapFds(o: SwapFdsOptions): Promise<SwapReport> {
   const args = ['--path', o.path, '--from', spec(o.from), '--to', spec(o.to)];
   for (const pid of o.pids) args.push('--pid', String(pid));
+  if (o.backingOf !== undefined) args.push('--backing-of', String(o.backingOf));
   if (o.stopTimeoutMs !== undefined) args.push('--timeout-ms', String(o.stopTimeoutMs));
   if (o.maxBatch !== undefined) args.push('--max-batch', String(o.maxBatch));
   const { code, json } = await runHelper('iochaos-fdswap', args, { okCodes: [0, HELPER_EXIT.partial] });
