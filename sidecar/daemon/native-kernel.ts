@@ -44,9 +44,15 @@ export class NativeKernel implements InjectionKernel {
     return swap({ pids, path: volumePath, from: { mntId: fromMntId }, to: { rootOf: nsPid } });
   }
 
-  swapOut(pids: number[], volumePath: string, fuseMntId: number, originalRoot: string): Promise<SwapSummary> {
+  swapOut(
+    pids: number[],
+    volumePath: string,
+    fuseMntId: number,
+    originalRoot: string,
+    backingOf?: number,
+  ): Promise<SwapSummary> {
     if (pids.length === 0) return Promise.resolve({ swapped: 0, skipped: 0, maxPauseUs: 0, failed: [] });
-    return swap({ pids, path: volumePath, from: { mntId: fuseMntId }, to: { dir: originalRoot } });
+    return swap({ pids, path: volumePath, from: { mntId: fuseMntId }, to: { dir: originalRoot }, backingOf });
   }
 
   async detach(nsPid: number, volumePath: string, fuseMntId: number): Promise<void> {

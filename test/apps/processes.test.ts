@@ -1,0 +1,188 @@
+/**
+ * What real programs do to an injected volume, with shell programs in a private mount namespace (as
+ * in a container): fork workers that open files during the injection, exit while the rest of the
+ * namespace goes on, stat their files under a lookup fault, rename and unlink open files, hold file
+ * locks. Each case: inject -> work -> recover (through the real kubectl-iochaos) -> work -> checks.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { requireRootAndFuse } from '../support/root';
+import { testDaemon, type TestDaemon } from '../support/daemon';
+import { assertRecovered, startNamespace, until, type Namespace } from './support';
+
+/** Lines of a file under `outside`, or none. */
+function lines(file: string): string[] {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+describe('applications: processes that fork, exit, stat, rename and lock during an injection', function () {
+  this.timeout(120_000);
+  let d: TestDaemon;
+  let ns: Namespace;
+
+  beforeEach(async () => {
+    requireRootAndFuse();
+    d = testDaemon();
+    await d.start();
+    ns = await startNamespace();
+  });
+  afterEach(async () => {
+    await ns?.kill();
+    await d.cleanup();
+  });
+
+  /** A shell program in the namespace whose failed writes after `phase2` exists go to errors-after. */
+  const writerLoop = (body: string) =>
+    `while [ ! -e ${ns.outside}/stop ]; do ${body}; sleep 0.05; done`;
+  const failed = (what: string) =>
+    `{ [ -e ${ns.outside}/phase2 ] && echo "${what}" >> ${ns.outside}/errors-after; true; }`;
+
+  it('a forking server: workers forked and files opened during the injection are put back', async () => {
+    const before = ns.mountTable();
+    const V = ns.volume;
+    const O = ns.outside;
+    const server = ns.start(
+      `cd ${V} && echo $$ > ${O}/server.pid && i=0; while [ ! -e ${O}/stop ] && [ $i -lt 40 ]; do i=$((i+1)); ` +
+        `( exec 3>>${V}/w$i.log 2>>${O}/stderr; ${writerLoop(`echo w$i >&3 || ${failed('w$i')}`)} ) & sleep 0.2; done; wait`,
+    );
+    await until('the server runs', () => lines(`${O}/server.pid`).length > 0);
+    const pid = Number(lines(`${O}/server.pid`)[0]);
+    const r = d.cli('delay', `pid/${pid}`, '--path', V, '--delay', '5ms', '--methods', 'write');
+    assert.equal(r.status, 0, r.stderr);
+    await sleep(1500); // workers fork and open their files on ChaosFS
+    const forkedDuring = ns.pids().length;
+    const rec = d.cli('recover', `pid/${pid}`);
+    assert.equal(rec.status, 0, rec.stderr);
+    fs.writeFileSync(`${O}/phase2`, '');
+    await sleep(800);
+    assert.ok(forkedDuring > 4, `workers were forked during the injection (${forkedDuring} processes)`);
+    assertRecovered(ns, before, d.dir);
+    fs.writeFileSync(`${O}/stop`, '');
+    await new Promise((resolve) => server.once('exit', resolve));
+    assert.deepEqual(lines(`${O}/errors-after`), [], 'no write failed after recovery');
+    assert.doesNotMatch(fs.readFileSync(`${O}/stderr`, 'utf8'), /not connected/i);
+  });
+
+  it('the named target exits mid-injection: the injection lives on with the namespace, any pid of it recovers', async () => {
+    const before = ns.mountTable();
+    const V = ns.volume;
+    const O = ns.outside;
+    const named = ns.start(`cd ${V} && exec sleep 600`);
+    const writer = ns.start(
+      `echo $$ > ${O}/writer.pid; exec 3>>${V}/log 2>>${O}/stderr; ${writerLoop(`echo x >&3 || ${failed('x')}`)}`,
+    );
+    await until('the writer runs', () => lines(`${O}/writer.pid`).length > 0);
+    const writerPid = Number(lines(`${O}/writer.pid`)[0]);
+    const r = d.cli('delay', `pid/${named.pid}`, '--path', V, '--delay', '5ms', '--methods', 'write');
+    assert.equal(r.status, 0, r.stderr);
+    named.kill('SIGKILL');
+    await new Promise((resolve) => named.once('exit', resolve));
+    await sleep(1500); // the watchdog runs every 500 ms: it must not recover while the writer lives
+    const status = JSON.parse(d.cli('status', `pid/${writerPid}`, '-o', 'json').stdout)[0].result.injections;
+    assert.equal(status.length, 1, 'status by another pid of the namespace finds the injection');
+    assert.equal(status[0].state, 'active');
+    const rec = d.cli('recover', `pid/${writerPid}`);
+    assert.equal(rec.status, 0, rec.stderr);
+    fs.writeFileSync(`${O}/phase2`, '');
+    await sleep(500);
+    assertRecovered(ns, before, d.dir);
+    fs.writeFileSync(`${O}/stop`, '');
+    await new Promise((resolve) => writer.once('exit', resolve));
+    assert.deepEqual(lines(`${O}/errors-after`), []);
+  });
+
+  it('an app that stats its file by path under a 30% getattr/lookup EIO: writes work after recovery', async () => {
+    const before = ns.mountTable();
+    const V = ns.volume;
+    const O = ns.outside;
+    const app = ns.start(
+      `echo $$ > ${O}/app.pid; exec 3>>${V}/log.txt 2>>${O}/stderr; ` +
+        writerLoop(`stat ${V}/log.txt >/dev/null 2>&1; echo x >&3 || ${failed('write')}`),
+    );
+    await until('the app runs', () => lines(`${O}/app.pid`).length > 0);
+    const pid = Number(lines(`${O}/app.pid`)[0]);
+    const r = d.cli('fault', `pid/${pid}`, '--path', V, '--errno', 'EIO', '--percent', '30', '--seed', '7');
+    assert.equal(r.status, 0, r.stderr);
+    await sleep(1500);
+    const rec = d.cli('recover', `pid/${pid}`);
+    assert.equal(rec.status, 0, rec.stderr);
+    fs.writeFileSync(`${O}/phase2`, '');
+    await sleep(800);
+    assertRecovered(ns, before, d.dir);
+    fs.writeFileSync(`${O}/stop`, '');
+    await new Promise((resolve) => app.once('exit', resolve));
+    assert.deepEqual(lines(`${O}/errors-after`), [], 'every write after recovery succeeded');
+  });
+
+  it('files renamed and unlinked while open during the injection go back to the same files', async () => {
+    const before = ns.mountTable();
+    const V = ns.volume;
+    const O = ns.outside;
+    const app = ns.start(
+      `echo $$ > ${O}/app.pid; exec 3>>${V}/a 4>>${V}/c 2>>${O}/stderr; ` +
+        writerLoop(
+          `if [ -e ${O}/go ] && [ ! -e ${O}/moved ]; then exec 5>>${V}/opened-during; mv ${V}/a ${V}/b; mv ${V}/opened-during ${V}/renamed; rm ${V}/c; touch ${O}/moved; fi; ` +
+            `echo x >&3 && echo y >&4 && { [ ! -e ${O}/moved ] || echo z >&5; } || ${failed('write')}`,
+        ),
+    );
+    await until('the app runs', () => lines(`${O}/app.pid`).length > 0);
+    const pid = Number(lines(`${O}/app.pid`)[0]);
+    const r = d.cli('delay', `pid/${pid}`, '--path', V, '--delay', '1ms');
+    assert.equal(r.status, 0, r.stderr);
+    fs.writeFileSync(`${O}/go`, '');
+    await until('the app renamed and unlinked its files', () => fs.existsSync(`${O}/moved`));
+    await sleep(300);
+    const rec = d.cli('recover', `pid/${pid}`);
+    assert.equal(rec.status, 0, rec.stderr);
+    fs.writeFileSync(`${O}/phase2`, '');
+    const sizes = () => ns.run(`stat -c %s ${V}/b ${V}/renamed`).stdout.split('\n').filter(Boolean).map(Number);
+    const sizesAfterRecover = sizes();
+    await sleep(800);
+    assertRecovered(ns, before, d.dir);
+    const grown = sizes();
+    assert.ok(
+      grown[0] > sizesAfterRecover[0] && grown[1] > sizesAfterRecover[1],
+      `writes after recovery land in the renamed files (${sizesAfterRecover} -> ${grown})`,
+    );
+    fs.writeFileSync(`${O}/stop`, '');
+    await new Promise((resolve) => app.once('exit', resolve));
+    assert.deepEqual(lines(`${O}/errors-after`), []);
+  });
+
+  it('never says "recovered" while a file is left: names it, exits 1, status shows it, a second recover finishes', async () => {
+    const before = ns.mountTable();
+    const V = ns.volume;
+    const O = ns.outside;
+    // An fd holding a flock cannot be swapped (closing the old fd would drop the lock).
+    const app = ns.start(
+      `echo $$ > ${O}/app.pid; ` +
+        writerLoop(
+          `if [ -e ${O}/lock ] && [ ! -e ${O}/locked ]; then exec 5>>${V}/locked; flock 5; touch ${O}/locked; fi; ` +
+            `if [ -e ${O}/unlock ] && [ ! -e ${O}/unlocked ]; then flock -u 5; touch ${O}/unlocked; fi`,
+        ),
+    );
+    await until('the app runs', () => lines(`${O}/app.pid`).length > 0);
+    const pid = Number(lines(`${O}/app.pid`)[0]);
+    assert.equal(d.cli('delay', `pid/${pid}`, '--path', V, '--delay', '1ms').status, 0);
+    fs.writeFileSync(`${O}/lock`, '');
+    await until('the app holds a lock on a file opened during the injection', () => fs.existsSync(`${O}/locked`));
+    const first = d.cli('recover', `pid/${pid}`);
+    assert.equal(first.status, 1, `recover fails while something is left: ${first.stdout}`);
+    assert.match(first.stderr, new RegExp(`pid ${pid} fd 5 ${V}/locked`), first.stderr);
+    const status = JSON.parse(d.cli('status', '-o', 'json').stdout)[0].result.injections;
+    assert.equal(status[0].state, 'recover-incomplete');
+    assert.ok(status[0].left.some((l: string) => l.includes(`pid ${pid} fd 5`)), JSON.stringify(status[0].left));
+    fs.writeFileSync(`${O}/unlock`, '');
+    await until('the app let go of the lock', () => fs.existsSync(`${O}/unlocked`));
+    const second = d.cli('recover', `pid/${pid}`);
+    assert.equal(second.status, 0, second.stderr);
+    assertRecovered(ns, before, d.dir);
+    fs.writeFileSync(`${O}/stop`, '');
+    await new Promise((resolve) => app.once('exit', resolve));
+  });
+});
