@@ -1,23 +1,30 @@
 /*
- * iochaos-fdswap: move a running process's open files (and cwd) under PATH
- * from one mount to another, with ptrace.
+ * iochaos-fdswap: move a running process's open files, cwd and file mappings
+ * on one mount (under PATH) to the same files on another mount, with ptrace.
  *
  *   iochaos-fdswap --path PATH --from SPEC --to SPEC --pid PID [--pid PID ...]
- *                  [--timeout-ms N] [--max-batch N]
+ *                  [--backing-of WORKERPID] [--timeout-ms N] [--max-batch N]
  *   SPEC: root:PID  PATH as PID sees it now (the top mount at PATH)
  *         dir:DIR   a directory this helper opens as given, e.g. /proc/W/fd/N
  *         mnt:ID    (--from only) the mount with this id
+ *   --backing-of: the ChaosFS worker; files are first looked for among its
+ *         open backing fds, by inode (see open_counterpart()).
+ *
+ * Files are moved by identity, never by a name the app controls: the inode
+ * the app holds (fdinfo) must be the inode opened on the other side, and
+ * every open is made with the app's credentials (see open_counterpart()).
  *
  * Per process, in three phases, so that only the cheap part has every thread
  * stopped:
- *  0. nothing stopped: list the fds under PATH on mount A, take our own copy
- *     of each open file (pidfd_getfd) and open the same relative path on B
- *     with the same flags (opening through FUSE is the slow part);
+ *  0. nothing stopped: list the fds, cwd and mappings on mount A, take our own
+ *     copy of each open file (pidfd_getfd) and open its counterpart on B with
+ *     the same flags (opening through FUSE is the slow part);
  *  1. one thread stopped: map a scratch page, make a socketpair in the
  *     target, take one end, and pass the new files in with SCM_RIGHTS;
  *  2. every thread stopped: check each fd is still the file we saw (kcmp),
  *     copy the offsets, then one injected blob runs dup3(new, old) for all
- *     of them; the other threads are let go right after;
+ *     of them and fchdir for the cwd; mappings are re-checked in smaps and
+ *     mapped over with MAP_FIXED; the other threads are let go right after;
  *  3. one thread stopped: close the spare fds, the socket, the scratch page,
  *     put its registers back and let go.
  * One JSON report on stdout. See README.md for what is left alone and why.
@@ -272,18 +279,11 @@ static void scan_fds(struct proc *p)
  * the wrong file (a file of another app of the same uid, a different file of the same name). With
  * both, the worst an app can get is a file it could have opened itself, with the inode it held.
  */
+static dev_t g_todev; /* the device of --to: a counterpart must be on it */
+
 static int to_dev_ok(const struct stat *st)
 {
-	static dev_t dev;
-	static int known;
-	if (!known) {
-		struct stat t;
-		if (fstat(g_tofd, &t) != 0)
-			return 0;
-		dev = t.st_dev;
-		known = 1;
-	}
-	return st->st_dev == dev;
+	return st->st_dev == g_todev;
 }
 
 static struct backing g_backing;
@@ -298,7 +298,8 @@ static int open_counterpart(struct entry *e, const char *rel, int oflags, unsign
 		if (mine >= 0) {
 			char q[64];
 			snprintf(q, sizeof q, "/proc/self/fd/%d", mine);
-			int nf = open(q, oflags);
+			/* O_NOFOLLOW (kept in f_flags) would refuse the magic link itself. */
+			int nf = open(q, oflags & ~O_NOFOLLOW);
 			int err = errno;
 			close(mine);
 			if (nf >= 0 && fstat(nf, &st) == 0 && st.st_ino == e->ino && to_dev_ok(&st)) {
@@ -846,39 +847,61 @@ static void let_go(struct tracee *v, size_t n)
 }
 
 /*
- * Whether the mapping of e is still the one we saw, and whether it can move without losing data:
- * a private mapping with written pages (copy-on-write: Private_Dirty, or Anonymous pages) holds the
- * app's data only in memory, which a new mapping of the file would not have. Read from smaps while
- * every thread is stopped, so it cannot change before the mmap. NULL if it can move, else why not.
+ * Whether each mapping among v[0..n) is still the one we saw, and whether it can move without losing
+ * data: a private mapping with written pages (copy-on-write: Private_Dirty, or Anonymous pages) holds
+ * the app's data only in memory, which a new mapping of the file would not have. Read from smaps
+ * while every thread is stopped, so nothing changes before the mmap. Sets e->dropped for those that
+ * cannot move.
  */
-static const char *map_unmovable(const char *smaps, const struct entry *e)
+static void maps_check(pid_t pid, pid_t tid, struct entry **v, size_t n)
 {
-	for (const char *l = smaps; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+	char q[96], line[PATH_MAX + 256];
+	snprintf(q, sizeof q, "/proc/%d/task/%d/smaps", pid, tid);
+	FILE *f = fopen(q, "re");
+	const char **why = xcalloc(n, sizeof *why);
+	for (size_t i = 0; i < n; i++)
+		why[i] = "the mapping is gone";
+	struct entry *cur = NULL;
+	size_t ci = 0;
+	long long dirty = 0, anon = 0;
+	for (int more = f != NULL; more;) {
+		more = fgets(line, sizeof line, f) != NULL;
 		unsigned long lo, hi, off, ino;
 		char perms[8];
-		if (sscanf(l, "%lx-%lx %7s %lx %*s %lu", &lo, &hi, perms, &off, &ino) != 5 ||
-		    lo != e->lo)
+		int header = more && sscanf(line, "%lx-%lx %7s %lx %*s %lu", &lo, &hi, perms, &off,
+					    &ino) == 5;
+		if (more && !header) {
+			if (!strncmp(line, "Private_Dirty:", 14))
+				dirty += atoll(line + 14);
+			else if (!strncmp(line, "Anonymous:", 10))
+				anon += atoll(line + 10);
 			continue;
-		if (hi != e->hi || off != e->off || ino != e->ino || (perms[3] == 's') != e->shared)
-			return "the mapping changed during the swap";
-		if (e->shared)
-			return NULL;
-		long long dirty = -1, anon = -1;
-		unsigned long a, b;
-		/* The fields of this block, up to the next block's header. */
-		for (const char *k = strchr(l, '\n'); k && k[1] && sscanf(k + 1, "%lx-%lx", &a, &b) != 2;
-		     k = strchr(k + 1, '\n')) {
-			if (!strncmp(k + 1, "Private_Dirty:", 14))
-				dirty = atoll(k + 15);
-			else if (!strncmp(k + 1, "Anonymous:", 10))
-				anon = atoll(k + 11);
 		}
-		if (dirty != 0 || anon != 0)
-			return "private mapping with written (copy-on-write) pages: moving it would lose "
-			       "them";
-		return NULL;
+		if (cur && !cur->shared && (dirty || anon))
+			why[ci] = "private mapping with written (copy-on-write) pages: moving it would "
+				  "lose them";
+		cur = NULL;
+		dirty = anon = 0;
+		for (size_t i = 0; header && i < n; i++) {
+			struct entry *e = v[i];
+			if (e->fd != FD_MAP || e->dropped || e->lo != lo)
+				continue;
+			if (hi != e->hi || off != e->off || ino != e->ino ||
+			    (perms[3] == 's') != e->shared) {
+				why[i] = "the mapping changed during the swap";
+			} else {
+				why[i] = NULL;
+				cur = e;
+				ci = i;
+			}
+		}
 	}
-	return "the mapping is gone";
+	if (f)
+		fclose(f);
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->fd == FD_MAP && !v[i]->dropped)
+			v[i]->dropped = why[i];
+	free(why);
 }
 
 /* Replaces the mappings among v[0..n) in the stopped target: msync the old one, then map the new
@@ -890,22 +913,10 @@ static void move_maps(struct ctx *c, struct entry **v, size_t n)
 		nmaps += v[i]->fd == FD_MAP && !v[i]->dropped;
 	if (!nmaps)
 		return;
-	char q[96];
-	snprintf(q, sizeof q, "/proc/%d/task/%d/smaps", c->p->pid, c->t0.tid);
-	size_t cap = 1 << 22;
-	char *smaps = malloc(cap);
-	if (!smaps || read_small(AT_FDCWD, q, smaps, cap) < 0) {
-		for (size_t i = 0; i < n; i++)
-			if (v[i]->fd == FD_MAP && !v[i]->dropped)
-				v[i]->dropped = "cannot read smaps";
-		free(smaps);
-		return;
-	}
+	maps_check(c->p->pid, c->t0.tid, v, n);
 	for (size_t i = 0; i < n; i++) {
 		struct entry *e = v[i];
 		if (e->fd != FD_MAP || e->dropped)
-			continue;
-		if ((e->dropped = map_unmovable(smaps, e)))
 			continue;
 		long len = (long)(e->hi - e->lo), ret;
 		if (e->shared) {
@@ -927,7 +938,6 @@ static void move_maps(struct ctx *c, struct entry **v, size_t n)
 			e->dropped = e->dropped_buf;
 		}
 	}
-	free(smaps);
 }
 
 /* Phase 2 for one batch. */
@@ -1483,13 +1493,14 @@ int main(int argc, char **argv)
 	if (g_from_mnt == g_to_mnt)
 		die(EXIT_REFUSED, "--from and --to are the same mount (%d): nothing would change",
 		    g_from_mnt);
+	struct stat tst;
+	if (fstat(g_tofd, &tst) != 0)
+		die(EXIT_FAILED, "fstat --to %s: %s", to, strerror(errno));
+	g_todev = tst.st_dev;
 	g_backing.pidfd = -1;
 	if (g_backing_pid) {
-		struct stat tst;
 		char err[256];
-		if (fstat(g_tofd, &tst) != 0)
-			die(EXIT_FAILED, "fstat --to: %s", strerror(errno));
-		if (backing_scan(g_backing_pid, tst.st_dev, g_to_mnt, &g_backing, err, sizeof err))
+		if (backing_scan(g_backing_pid, g_todev, g_to_mnt, &g_backing, err, sizeof err))
 			die(EXIT_REFUSED, "%s", err);
 	}
 	creds_init();
