@@ -1,23 +1,30 @@
 /*
- * iochaos-fdswap: move a running process's open files (and cwd) under PATH
- * from one mount to another, with ptrace.
+ * iochaos-fdswap: move a running process's open files, cwd and file mappings
+ * on one mount (under PATH) to the same files on another mount, with ptrace.
  *
  *   iochaos-fdswap --path PATH --from SPEC --to SPEC --pid PID [--pid PID ...]
- *                  [--timeout-ms N] [--max-batch N]
+ *                  [--backing-of WORKERPID] [--timeout-ms N] [--max-batch N]
  *   SPEC: root:PID  PATH as PID sees it now (the top mount at PATH)
  *         dir:DIR   a directory this helper opens as given, e.g. /proc/W/fd/N
  *         mnt:ID    (--from only) the mount with this id
+ *   --backing-of: the ChaosFS worker; files are first looked for among its
+ *         open backing fds, by inode (see open_counterpart()).
+ *
+ * Files are moved by identity, never by a name the app controls: the inode
+ * the app holds (fdinfo) must be the inode opened on the other side, and
+ * every open is made with the app's credentials (see open_counterpart()).
  *
  * Per process, in three phases, so that only the cheap part has every thread
  * stopped:
- *  0. nothing stopped: list the fds under PATH on mount A, take our own copy
- *     of each open file (pidfd_getfd) and open the same relative path on B
- *     with the same flags (opening through FUSE is the slow part);
+ *  0. nothing stopped: list the fds, cwd and mappings on mount A, take our own
+ *     copy of each open file (pidfd_getfd) and open its counterpart on B with
+ *     the same flags (opening through FUSE is the slow part);
  *  1. one thread stopped: map a scratch page, make a socketpair in the
  *     target, take one end, and pass the new files in with SCM_RIGHTS;
  *  2. every thread stopped: check each fd is still the file we saw (kcmp),
  *     copy the offsets, then one injected blob runs dup3(new, old) for all
- *     of them; the other threads are let go right after;
+ *     of them and fchdir for the cwd; mappings are re-checked in smaps and
+ *     mapped over with MAP_FIXED; the other threads are let go right after;
  *  3. one thread stopped: close the spare fds, the socket, the scratch page,
  *     put its registers back and let go.
  * One JSON report on stdout. See README.md for what is left alone and why.
@@ -88,17 +95,21 @@ static void *grow(void *v, size_t n, size_t *cap, size_t elem)
 	return v;
 }
 
-static void add_skip(struct proc *p, int fd, const char *path, const char *reason)
+static void add_skip(struct proc *p, int fd, const char *path, const char *reason, int failed,
+		     unsigned long long ino)
 {
 	p->s = grow(p->s, p->ns, &p->scap, sizeof *p->s);
-	p->s[p->ns++] = (struct skip){fd, xstrdup(path), xstrdup(reason)};
+	p->s[p->ns++] = (struct skip){fd, xstrdup(path), xstrdup(reason), failed, ino};
 }
 
-static struct entry *add_entry(struct proc *p)
+static struct entry *add_entry(struct proc *p, int fd, const char *path, unsigned long long ino)
 {
 	p->e = grow(p->e, p->n, &p->cap, sizeof *p->e);
 	struct entry *e = &p->e[p->n++];
 	memset(e, 0, sizeof *e);
+	e->fd = fd;
+	e->path = xstrdup(path);
+	e->ino = ino;
 	e->held_old = e->held_new = e->spare = -1;
 	e->pos = -1;
 	return e;
@@ -114,6 +125,16 @@ static const char *under_path(const char *link)
 	if (link[g_pathlen] == '/')
 		return link + g_pathlen + 1;
 	return NULL;
+}
+
+/*
+ * Whether a file on the from-mount, shown as `link`, belongs to the volume: under PATH, or anywhere
+ * when the from-mount is all volume (a ChaosFS mount, or one detached since: its files then show
+ * relative to the mount's root).
+ */
+static int in_volume(const struct proc *p, const char *link)
+{
+	return link[0] == '/' && (under_path(link) || p->from_whole);
 }
 
 static char task_state(pid_t pid, pid_t tid)
@@ -188,114 +209,245 @@ static void scan_fds(struct proc *p)
 		if (ln < 0)
 			continue; /* closed meanwhile */
 		link[ln] = 0;
-		const char *rel = link[0] == '/' ? under_path(link) : NULL;
-		if (!rel) {
-			add_skip(p, fd, link, kind_of(link));
+		if (link[0] != '/') {
+			add_skip(p, fd, link, kind_of(link), 0, 0);
 			continue;
 		}
 		if (read_small(ifd, de->d_name, info, sizeof info) < 0)
 			continue;
-		long long pos = -1;
-		int flags = 0, mnt = -1;
-		char *l;
-		if ((l = strstr(info, "pos:")))
-			pos = strtoll(l + 4, NULL, 10);
-		if ((l = strstr(info, "flags:")))
-			flags = (int)strtol(l + 6, NULL, 8);
-		if ((l = strstr(info, "mnt_id:")))
-			mnt = atoi(l + 7);
+		struct fdinfo fi;
+		fdinfo_parse(info, &fi);
 		char why[128];
-		if (mnt == g_to_mnt) {
-			add_skip(p, fd, link, "already on the new mount");
+		if (fi.mnt_id == g_to_mnt && under_path(link)) {
+			add_skip(p, fd, link, "already on the new mount", 0, fi.ino);
 			continue;
 		}
-		if (mnt != g_from_mnt) {
-			snprintf(why, sizeof why, "on another mount (mnt %d)", mnt);
-			add_skip(p, fd, link, why);
+		if (fi.mnt_id != g_from_mnt) {
+			if (under_path(link)) {
+				snprintf(why, sizeof why, "on another mount (mnt %d)", fi.mnt_id);
+				add_skip(p, fd, link, why, 0, fi.ino);
+			} else {
+				add_skip(p, fd, link, "not under PATH", 0, fi.ino);
+			}
 			continue;
 		}
-		if (strstr(info, "\nlock:") || !strncmp(info, "lock:", 5)) {
-			add_skip(p, fd, link, "holds file locks (closing the old fd would drop them)");
+		if (!in_volume(p, link)) {
+			add_skip(p, fd, link, "not under PATH", 0, fi.ino);
 			continue;
 		}
-		if (flags & O_ASYNC) {
-			add_skip(p, fd, link, "O_ASYNC (its signal owner cannot be copied)");
+		if (fi.locked) {
+			add_skip(p, fd, link, "holds file locks (closing the old fd would drop them)", 1,
+				 fi.ino);
 			continue;
 		}
-		struct entry *e = add_entry(p);
-		e->fd = fd;
-		e->path = xstrdup(link);
-		e->flags = flags & ~O_CLOEXEC;
-		e->cloexec = !!(flags & O_CLOEXEC);
-		e->pos = pos;
+		if (fi.flags & O_ASYNC) {
+			add_skip(p, fd, link, "O_ASYNC (its signal owner cannot be copied)", 1, fi.ino);
+			continue;
+		}
+		if (!fi.ino) {
+			add_skip(p, fd, link, "fdinfo shows no inode number (kernel older than 6.1?)",
+				 1, 0);
+			continue;
+		}
+		struct entry *e = add_entry(p, fd, link, fi.ino);
+		e->flags = fi.flags & ~O_CLOEXEC;
+		e->cloexec = !!(fi.flags & O_CLOEXEC);
+		e->pos = fi.pos;
 	}
 	closedir(d);
 	close(ifd);
 }
 
 /*
- * Takes our own copy of the target's open file and opens the same relative
- * path on mount B with the same flags and offset. Done per batch, outside
- * any stop: opening through FUSE is the slow part.
+ * Finding the counterpart of a file on the new mount, and why it is safe.
+ *
+ * The app controls every name in the volume: between reading /proc/PID/fd/N and our open it can
+ * rename, unlink or RENAME_EXCHANGE its file with any other (a root-only file, say). So a name only
+ * says where to look; what we open must then be PROVEN to be the file the app holds:
+ *  1. backing: the ChaosFS worker holds an open backing fd for every file the app has open through
+ *     ChaosFS; the one with the app's inode number on the volume's device and mount is that file,
+ *     whatever its names are now (renamed, unlinked: the deleted inode itself). It is reopened
+ *     through our own copy of the worker's fd (/proc/self/fd/N), never by name.
+ *  2. path: the name beneath the new mount's directory (no symlinks, no magic links, no other
+ *     mount), and the opened file must have the app's inode number on the new mount's device, else
+ *     it is dropped and reported.
+ * Both opens run with the app's fsuid, fsgid and groups and without CAP_DAC_OVERRIDE,
+ * CAP_DAC_READ_SEARCH and CAP_FOWNER. The inode check alone is not enough: an inode number is
+ * reused once its file is gone (on a dead mount nothing holds it any more), so an app could unlink
+ * its file and wait for a root-only file to get the same number at the same name. The credentials
+ * alone are not enough either: they stop a file the app may not open, not one it may open but is
+ * the wrong file (a file of another app of the same uid, a different file of the same name). With
+ * both, the worst an app can get is a file it could have opened itself, with the inode it held.
+ */
+static dev_t g_todev; /* the device of --to: a counterpart must be on it */
+
+static int to_dev_ok(const struct stat *st)
+{
+	return st->st_dev == g_todev;
+}
+
+static struct backing g_backing;
+
+/* Opens e's counterpart on the new mount; on success sets e->via and returns the fd. */
+static int open_counterpart(struct entry *e, const char *rel, int oflags, unsigned *mode)
+{
+	const struct backing_file *bf = g_backing.pidfd >= 0 ? backing_find(&g_backing, e->ino) : NULL;
+	struct stat st;
+	if (bf) {
+		int mine = sys_pidfd_getfd(g_backing.pidfd, bf->fd);
+		if (mine >= 0) {
+			char q[64];
+			snprintf(q, sizeof q, "/proc/self/fd/%d", mine);
+			/* O_NOFOLLOW (kept in f_flags) would refuse the magic link itself. */
+			int nf = open(q, oflags & ~O_NOFOLLOW);
+			int err = errno;
+			close(mine);
+			if (nf >= 0 && fstat(nf, &st) == 0 && st.st_ino == e->ino && to_dev_ok(&st)) {
+				e->via = "backing";
+				*mode = st.st_mode;
+				return nf;
+			}
+			if (nf >= 0) {
+				close(nf); /* the worker reused the fd number meanwhile: try the name */
+			} else {
+				snprintf(e->dropped_buf, sizeof e->dropped_buf,
+					 "cannot reopen the worker's backing fd %d: %s", bf->fd,
+					 strerror(err));
+				e->dropped = e->dropped_buf;
+				return -1;
+			}
+		}
+	}
+	if (!rel) {
+		e->dropped = "its name is not beneath PATH and no backing fd holds it";
+		return -1;
+	}
+	/* A dentry unhashed by the kernel (unlinked, or a failed revalidation under a getattr fault)
+	 * shows as "NAME (deleted)": look for NAME first, then the literal name. */
+	char stripped[PATH_MAX];
+	const char *tries[2] = {rel, NULL};
+	size_t rl = strlen(rel), sl = strlen(" (deleted)");
+	if (rl > sl && !strcmp(rel + rl - sl, " (deleted)") && rl - sl < sizeof stripped) {
+		memcpy(stripped, rel, rl - sl);
+		stripped[rl - sl] = 0;
+		tries[0] = stripped;
+		tries[1] = rel;
+	}
+	int err = 0;
+	unsigned long long other = 0;
+	for (int i = 0; i < 2 && tries[i]; i++) {
+		int nf = sys_openat2(g_tofd, tries[i], (uint64_t)oflags, 0,
+				     RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+					     RESOLVE_NO_XDEV);
+		if (nf < 0) {
+			err = err ? err : errno;
+			continue;
+		}
+		if (fstat(nf, &st) == 0 && st.st_ino == e->ino && to_dev_ok(&st)) {
+			e->via = "path";
+			*mode = st.st_mode;
+			return nf;
+		}
+		other = st.st_ino;
+		close(nf);
+	}
+	if (other)
+		snprintf(e->dropped_buf, sizeof e->dropped_buf,
+			 "not the same file on the new mount (inode %llu != %llu)", other, e->ino);
+	else
+		snprintf(e->dropped_buf, sizeof e->dropped_buf, "cannot open it on the new mount: %s%s",
+			 strerror(err), err == ENOENT ? " (renamed or deleted, and no backing fd holds it)" : "");
+	e->dropped = e->dropped_buf;
+	return -1;
+}
+
+/* The relative name to look for on the new mount, or NULL (see in_volume()). */
+static const char *rel_of(const struct proc *p, const char *link)
+{
+	const char *rel = under_path(link);
+	if (!rel && p->from_whole && link[0] == '/')
+		rel = link[1] ? link + 1 : ".";
+	return rel;
+}
+
+/* Maps a mapping's protection to the open flags a new mapping of it needs. */
+static int map_oflags(const struct entry *e)
+{
+	return (e->shared && (e->prot & PROT_WRITE) ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+}
+
+/* Whether the new file can carry the mapping: tried in our own process, so a file system that
+ * refuses (ChaosFS's direct_io refuses MAP_SHARED with ENODEV) never costs the app its mapping. */
+static int can_map(struct entry *e, int nf)
+{
+	size_t len = e->hi - e->lo;
+	void *m = mmap(NULL, len, e->prot, e->shared ? MAP_SHARED : MAP_PRIVATE, nf, (off_t)e->off);
+	if (m != MAP_FAILED) {
+		munmap(m, len);
+		return 1;
+	}
+	if (errno == ENODEV && e->shared)
+		e->dropped = "left on the original volume: ChaosFS cannot map shared yet";
+	else {
+		snprintf(e->dropped_buf, sizeof e->dropped_buf, "cannot map it on the new mount: %s",
+			 strerror(errno));
+		e->dropped = e->dropped_buf;
+	}
+	return 0;
+}
+
+/*
+ * Takes our own copy of the target's open file and opens its counterpart on mount B with the same
+ * flags and offset. Done per batch, outside any stop (opening through FUSE is the slow part), by a
+ * thread that wears the target's credentials (prepare_worker).
  */
 static void prepare(struct proc *p, struct entry *e)
 {
 	e->prepared = 1;
-	const char *rel = under_path(e->path);
-	int held = sys_pidfd_getfd(p->pidfd, e->fd);
-	if (held < 0) {
-		snprintf(e->dropped_buf, sizeof e->dropped_buf, "pidfd_getfd: %s", strerror(errno));
-		e->dropped = e->dropped_buf;
-		return;
-	}
-	struct stat st;
-	/* An fd on a FUSE mount whose worker died answers ENOTCONN: it is what recovery must move
-	 * back, so its kind is taken from the same path on the new mount instead. */
-	int dead = 0;
-	if (fstat(held, &st) != 0) {
-		if (errno != ENOTCONN) {
-			e->dropped = "deleted while open";
-			close(held);
+	if (e->fd >= 0) {
+		e->held_old = sys_pidfd_getfd(p->pidfd, e->fd);
+		if (e->held_old < 0) {
+			snprintf(e->dropped_buf, sizeof e->dropped_buf, "pidfd_getfd: %s",
+				 strerror(errno));
+			e->dropped = e->dropped_buf;
 			return;
 		}
-		dead = 1;
-	} else if (st.st_nlink == 0) {
-		e->dropped = "deleted while open";
-		close(held);
+	}
+	/* The kind of file, when its file system answers (a FUSE mount whose server died says
+	 * ENOTCONN, a getattr fault EIO): otherwise the counterpart's, which is the same inode. */
+	struct stat st;
+	unsigned oldmode = e->held_old >= 0 && fstat(e->held_old, &st) == 0 ? st.st_mode : 0;
+	if (oldmode && !S_ISREG(oldmode) && !S_ISDIR(oldmode)) {
+		e->dropped = S_ISFIFO(oldmode)	 ? "named pipe (a reopen is another pipe)"
+			     : S_ISSOCK(oldmode) ? "unix socket"
+			     : S_ISLNK(oldmode)	 ? "O_PATH fd of a symlink"
+						 : "device node";
 		return;
 	}
-	if (!dead && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-		e->dropped = S_ISFIFO(st.st_mode)   ? "named pipe (a reopen is another pipe)"
-			     : S_ISSOCK(st.st_mode) ? "unix socket"
-			     : S_ISLNK(st.st_mode)  ? "O_PATH fd of a symlink"
-						    : "device node";
-		close(held);
+	int oflags = e->fd == FD_CWD ? O_PATH | O_DIRECTORY | O_CLOEXEC
+		     : e->fd == FD_MAP
+			     ? map_oflags(e)
+			     : (e->flags & ~(O_CLOEXEC | O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) |
+				       O_CLOEXEC;
+	unsigned mode = 0;
+	int nf = open_counterpart(e, rel_of(p, e->path), oflags, &mode);
+	if (nf < 0)
 		return;
-	}
-	int oflags = (e->flags & ~(O_CLOEXEC | O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) | O_CLOEXEC;
-	int nf = sys_openat2(g_tofd, rel, (uint64_t)oflags, 0,
-			     RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-	if (nf < 0) {
-		snprintf(e->dropped_buf, sizeof e->dropped_buf, "cannot open it on the new mount: %s",
-			 strerror(errno));
-		e->dropped = e->dropped_buf;
-		close(held);
-		return;
-	}
-	struct stat nst;
-	if (dead && fstat(nf, &nst) == 0 && (S_ISREG(nst.st_mode) || S_ISDIR(nst.st_mode)))
-		st = nst;
-	if (fstat(nf, &nst) != 0 || (nst.st_mode & S_IFMT) != (st.st_mode & S_IFMT)) {
+	if (oldmode ? (mode & S_IFMT) != (oldmode & S_IFMT) : !S_ISREG(mode) && !S_ISDIR(mode)) {
 		e->dropped = "not the same kind of file on the new mount";
-		close(held);
 		close(nf);
 		return;
 	}
-	e->held_old = held;
+	if (e->fd == FD_MAP && !can_map(e, nf)) {
+		close(nf);
+		return;
+	}
 	e->held_new = nf;
-	e->isdir = S_ISDIR(st.st_mode);
+	e->isdir = S_ISDIR(mode);
+	if (e->fd < 0)
+		return;
 	/* Copy the offset now; the stop only redoes it for files that moved since. */
-	off_t pos = lseek(held, 0, SEEK_CUR);
+	off_t pos = lseek(e->held_old, 0, SEEK_CUR);
 	e->pos = pos;
 	if (pos > 0 && lseek(nf, pos, SEEK_SET) != pos && !e->isdir)
 		e->pos = -2; /* retried in the stop, dropped there if it fails again */
@@ -305,7 +457,8 @@ static void prepare(struct proc *p, struct entry *e)
  * prepare() for entries [from, to) on a few threads. Each open through a FUSE mount is a round trip
  * to its server (about a millisecond through ChaosFS), and they are independent: done one by one they
  * dominated the injection at a thousand fds, while the thread we run code in waits. No ptrace here:
- * only pidfd_getfd, openat2 and lseek, on entries no other thread touches.
+ * only pidfd_getfd, openat2 and lseek, on entries no other thread touches. Each thread takes the
+ * target's credentials for the whole run (per thread: see creds_become) and puts its own back.
  */
 #define PREPARE_THREADS 8
 
@@ -318,14 +471,28 @@ struct prepare_work {
 static void *prepare_worker(void *arg)
 {
 	struct prepare_work *w = arg;
+	int as_app = creds_become(&w->p->cr) == 0;
+	int err = errno;
 	for (;;) {
 		size_t i = atomic_fetch_add(&w->next, 1);
 		if (i >= w->to)
-			return NULL;
+			break;
 		struct entry *e = &w->p->e[i];
-		if (e->fd >= 0 && !e->prepared)
-			prepare(w->p, e);
+		if (e->prepared)
+			continue;
+		if (!as_app) {
+			e->prepared = 1;
+			snprintf(e->dropped_buf, sizeof e->dropped_buf,
+				 "cannot take the process's credentials (fsuid %u): %s",
+				 (unsigned)w->p->cr.fsuid, strerror(err));
+			e->dropped = e->dropped_buf;
+			continue;
+		}
+		prepare(w->p, e);
 	}
+	if (as_app && creds_restore() != 0)
+		die(EXIT_FAILED, "cannot restore the helper's credentials: %s", strerror(errno));
+	return NULL;
 }
 
 static void prepare_parallel(struct proc *p, size_t from, size_t to)
@@ -347,69 +514,80 @@ static void release(struct entry *e)
 {
 	if (e->held_old >= 0)
 		close(e->held_old);
-	if (e->fd >= 0 && e->held_new >= 0)
+	if (e->held_new >= 0)
 		close(e->held_new);
-	e->held_old = -1;
-	if (e->fd >= 0)
-		e->held_new = -1;
+	e->held_old = e->held_new = -1;
 }
 
-static void scan_cwd_root_maps(struct proc *p)
+/* The cwd: its identity read through our own O_PATH open of /proc/PID/task/T/cwd. */
+static void scan_cwd_root(struct proc *p)
 {
 	char q[96], link[PATH_MAX + 32];
 	snprintf(q, sizeof q, "/proc/%d/task/%d/cwd", p->pid, p->t0);
 	ssize_t ln = readlink(q, link, sizeof link - 1);
-	if (ln > 0) {
+	struct fdinfo fi;
+	int held = ln > 0 ? open_identity(q, &fi) : -1;
+	if (held >= 0) {
 		link[ln] = 0;
-		const char *rel = under_path(link);
-		struct statx sx;
-		/* Following the magic link on purpose: the mount of the cwd itself. */
-		if (rel && statx(AT_FDCWD, q, 0, STATX_MNT_ID, &sx) == 0) {
-			int mnt = (int)sx.stx_mnt_id;
-			if (mnt == g_from_mnt) {
-				int nf = sys_openat2(g_tofd, rel, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
-						     RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-							     RESOLVE_NO_MAGICLINKS);
-				if (nf < 0) {
-					char why[128];
-					snprintf(why, sizeof why, "cannot open it on the new mount: %s",
-						 strerror(errno));
-					add_skip(p, -1, link, why);
-				} else {
-					struct entry *e = add_entry(p);
-					e->fd = -1;
-					e->path = xstrdup(link);
-					e->held_new = nf;
-					e->isdir = 1;
-				}
-			} else if (mnt != g_to_mnt) {
-				add_skip(p, -1, link, "cwd on another mount");
-			}
+		if (fi.mnt_id == g_from_mnt && in_volume(p, link)) {
+			struct entry *e = add_entry(p, FD_CWD, link, fi.ino);
+			e->held_old = held;
+			held = -1;
+		} else if (under_path(link) && fi.mnt_id != g_to_mnt) {
+			add_skip(p, FD_CWD, link, "cwd on another mount", 0, fi.ino);
 		}
 	}
+	if (held >= 0)
+		close(held);
 	snprintf(q, sizeof q, "/proc/%d/task/%d/root", p->pid, p->t0);
 	ln = readlink(q, link, sizeof link - 1);
-	if (ln > 0) {
+	held = ln > 0 ? open_identity(q, &fi) : -1;
+	if (held >= 0) {
 		link[ln] = 0;
-		if (under_path(link))
-			add_skip(p, -2, link, "root directory (chroot) under PATH: not swapped");
+		if (fi.mnt_id == g_from_mnt && in_volume(p, link))
+			add_skip(p, FD_ROOT, link, "root directory (chroot) under PATH: not swapped", 1,
+				 fi.ino);
+		close(held);
 	}
-	/* Mappings are reported, not moved: see README.md. */
+}
+
+/*
+ * The file mappings of the from-mount (one entry per VMA). Whether each can move is decided in the
+ * stop (maps_check), where the process cannot change it any more.
+ */
+static void scan_maps(struct proc *p)
+{
+	char q[96];
 	snprintf(q, sizeof q, "/proc/%d/task/%d/maps", p->pid, p->t0);
 	FILE *f = fopen(q, "re");
 	if (!f)
 		return;
-	char line[PATH_MAX + 256], last[PATH_MAX + 1] = "";
+	char line[PATH_MAX + 256];
 	while (fgets(line, sizeof line, f)) {
-		char *path = strchr(line, '/');
-		if (!path)
+		unsigned long lo, hi, off, ino;
+		char perms[8];
+		int pathat = 0;
+		if (sscanf(line, "%lx-%lx %7s %lx %*s %lu %n", &lo, &hi, perms, &off, &ino, &pathat) <
+			    5 ||
+		    !ino || !pathat || line[pathat] != '/')
 			continue;
+		char *path = line + pathat;
 		path[strcspn(path, "\n")] = 0;
-		if (!under_path(path) || !strcmp(path, last))
+		snprintf(q, sizeof q, "/proc/%d/map_files/%lx-%lx", p->pid, lo, hi);
+		struct fdinfo fi;
+		int held = open_identity(q, &fi);
+		if (held < 0)
+			continue; /* unmapped meanwhile */
+		close(held);
+		if (fi.mnt_id != g_from_mnt || !in_volume(p, path))
 			continue;
-		snprintf(last, sizeof last, "%s", path);
-		add_skip(p, -3, path,
-			 "mmap'd: not replaced, the mapping keeps using the original file");
+		struct entry *e = add_entry(p, FD_MAP, path, fi.ino);
+		e->lo = lo;
+		e->hi = hi;
+		e->off = off;
+		e->prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+			  (perms[2] == 'x' ? PROT_EXEC : 0);
+		e->shared = perms[3] == 's';
 	}
 	fclose(f);
 }
@@ -668,6 +846,100 @@ static void let_go(struct tracee *v, size_t n)
 		tr_detach(&v[i]);
 }
 
+/*
+ * Whether each mapping among v[0..n) is still the one we saw, and whether it can move without losing
+ * data: a private mapping with written pages (copy-on-write: Private_Dirty, or Anonymous pages) holds
+ * the app's data only in memory, which a new mapping of the file would not have. Read from smaps
+ * while every thread is stopped, so nothing changes before the mmap. Sets e->dropped for those that
+ * cannot move.
+ */
+static void maps_check(pid_t pid, pid_t tid, struct entry **v, size_t n)
+{
+	char q[96], line[PATH_MAX + 256];
+	snprintf(q, sizeof q, "/proc/%d/task/%d/smaps", pid, tid);
+	FILE *f = fopen(q, "re");
+	const char **why = xcalloc(n, sizeof *why);
+	for (size_t i = 0; i < n; i++)
+		why[i] = "the mapping is gone";
+	struct entry *cur = NULL;
+	size_t ci = 0;
+	long long dirty = 0, anon = 0;
+	for (int more = f != NULL; more;) {
+		more = fgets(line, sizeof line, f) != NULL;
+		unsigned long lo, hi, off, ino;
+		char perms[8];
+		int header = more && sscanf(line, "%lx-%lx %7s %lx %*s %lu", &lo, &hi, perms, &off,
+					    &ino) == 5;
+		if (more && !header) {
+			if (!strncmp(line, "Private_Dirty:", 14))
+				dirty += atoll(line + 14);
+			else if (!strncmp(line, "Anonymous:", 10))
+				anon += atoll(line + 10);
+			continue;
+		}
+		if (cur && !cur->shared && (dirty || anon))
+			why[ci] = "private mapping with written (copy-on-write) pages: moving it would "
+				  "lose them";
+		cur = NULL;
+		dirty = anon = 0;
+		for (size_t i = 0; header && i < n; i++) {
+			struct entry *e = v[i];
+			if (e->fd != FD_MAP || e->dropped || e->lo != lo)
+				continue;
+			if (hi != e->hi || off != e->off || ino != e->ino ||
+			    (perms[3] == 's') != e->shared) {
+				why[i] = "the mapping changed during the swap";
+			} else {
+				why[i] = NULL;
+				cur = e;
+				ci = i;
+			}
+		}
+	}
+	if (f)
+		fclose(f);
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->fd == FD_MAP && !v[i]->dropped)
+			v[i]->dropped = why[i];
+	free(why);
+}
+
+/* Replaces the mappings among v[0..n) in the stopped target: msync the old one, then map the new
+ * file over it at the same address with MAP_FIXED. */
+static void move_maps(struct ctx *c, struct entry **v, size_t n)
+{
+	size_t nmaps = 0;
+	for (size_t i = 0; i < n; i++)
+		nmaps += v[i]->fd == FD_MAP && !v[i]->dropped;
+	if (!nmaps)
+		return;
+	maps_check(c->p->pid, c->t0.tid, v, n);
+	for (size_t i = 0; i < n; i++) {
+		struct entry *e = v[i];
+		if (e->fd != FD_MAP || e->dropped)
+			continue;
+		long len = (long)(e->hi - e->lo), ret;
+		if (e->shared) {
+			int rc = rsys(c, SYS_msync, (long)e->lo, len, MS_SYNC, 0, 0, 0, &ret);
+			if (rc || ret != 0) {
+				snprintf(e->dropped_buf, sizeof e->dropped_buf,
+					 "msync failed (%s): not moved, its written pages would be lost",
+					 strerror(rc ? errno : (int)-ret));
+				e->dropped = e->dropped_buf;
+				continue;
+			}
+		}
+		int rc = rsys(c, SYS_mmap, (long)e->lo, len, e->prot,
+			      (e->shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED, e->spare, (long)e->off,
+			      &ret);
+		if (rc || ret != (long)e->lo) {
+			snprintf(e->dropped_buf, sizeof e->dropped_buf, "mmap failed: %s",
+				 strerror(rc ? errno : ret < 0 && ret > -4096 ? (int)-ret : EFAULT));
+			e->dropped = e->dropped_buf;
+		}
+	}
+}
+
 /* Phase 2 for one batch. */
 static int swap_batch(struct ctx *c, struct entry **v, size_t n, int *undone)
 {
@@ -713,8 +985,10 @@ static int swap_batch(struct ctx *c, struct entry **v, size_t n, int *undone)
 			}
 			c->tab[k++] = (struct blob_entry){SYS_dup3, e->spare, e->fd,
 							  e->cloexec ? O_CLOEXEC : 0, 0};
-		} else {
+		} else if (e->fd == FD_CWD) {
 			c->tab[k++] = (struct blob_entry){SYS_fchdir, e->spare, 0, 0, 0};
+		} else {
+			c->tab[k++] = (struct blob_entry){-1, 0, 0, 0, 0}; /* move_maps() */
 		}
 	}
 	long long t_checked = now_us();
@@ -725,7 +999,7 @@ static int swap_batch(struct ctx *c, struct entry **v, size_t n, int *undone)
 	for (size_t i = 0; i < n; i++) {
 		struct entry *e = v[i];
 		int64_t r = c->tab[i].ret;
-		if (e->dropped)
+		if (e->dropped || e->fd == FD_MAP)
 			continue;
 		if (r == SENTINEL) {
 			e->dropped = "not reached";
@@ -737,6 +1011,8 @@ static int swap_batch(struct ctx *c, struct entry **v, size_t n, int *undone)
 		}
 	}
 	*undone = brc != 0 || failed;
+	if (!*undone)
+		move_maps(c, v, n);
 	let_go(others, nothers);
 	free(others);
 	long long d = now_us() - t_start;
@@ -761,10 +1037,13 @@ static void swap_process(struct proc *p)
 	struct rlimit old_lim = {0};
 	int lim_changed = 0;
 
-	/* fd slots: the target needs room for the spares next to its own fds. */
+	/* fd slots: the target needs room for the spares next to its own fds. Read from
+	 * /proc/PID/limits: prlimit() on a process of another uid needs CAP_SYS_RESOURCE, which a
+	 * sidecar need not have. Raising the soft limit below stays best effort for the same reason
+	 * (without it, smaller batches). */
 	struct rlimit lim;
-	if (prlimit(p->pid, RLIMIT_NOFILE, NULL, &lim) != 0) {
-		set_err(p, "prlimit", TR_ERR, 0);
+	if (nofile_limit_of(p->pid, &lim) != 0) {
+		set_err(p, "reading /proc/PID/limits", TR_ERR, 0);
 		goto out;
 	}
 	size_t nopen = p->n + p->ns + 8;
@@ -861,8 +1140,8 @@ static void swap_process(struct proc *p)
 		prepare_parallel(p, off, off + batch < p->n ? off + batch : p->n);
 		for (next = off; next < p->n && k < batch; next++) {
 			struct entry *e = &p->e[next];
-			if (e->fd >= 0 && !e->prepared)
-				prepare(p, e);
+			if (!e->prepared)
+				prepare_parallel(p, next, next + 1);
 			if (e->dropped)
 				continue;
 			v[k] = e;
@@ -924,6 +1203,14 @@ out:
 			p->e[i].dropped = "not swapped: the process failed";
 }
 
+static void report_fd(struct jbuf *b, int fd)
+{
+	if (fd >= 0)
+		jb_fmt(b, "%d", fd);
+	else
+		jb_str(b, fd == FD_CWD ? "cwd" : fd == FD_ROOT ? "root" : "mmap");
+}
+
 static void report_process(struct jbuf *b, struct proc *p)
 {
 	jb_fmt(b, "{\"pid\":%d,\"status\":", p->pid);
@@ -941,49 +1228,69 @@ static void report_process(struct jbuf *b, struct proc *p)
 		struct entry *e = &p->e[i];
 		if (e->dropped)
 			continue;
-		jb_fmt(b, "%s{\"fd\":", first ? "" : ",");
+		jb_raw(b, first ? "{\"fd\":" : ",{\"fd\":");
 		first = 0;
-		if (e->fd >= 0)
-			jb_fmt(b, "%d", e->fd);
-		else
-			jb_raw(b, "\"cwd\"");
+		report_fd(b, e->fd);
 		jb_raw(b, ",\"path\":");
 		jb_str(b, e->path);
 		if (e->fd >= 0)
 			jb_fmt(b, ",\"flags\":\"0%o\",\"cloexec\":%s,\"pos\":%lld", e->flags,
 			       e->cloexec ? "true" : "false", e->pos);
+		if (e->fd == FD_MAP)
+			jb_fmt(b, ",\"addr\":\"%lx-%lx\",\"shared\":%s", e->lo, e->hi,
+			       e->shared ? "true" : "false");
+		jb_fmt(b, ",\"ino\":%llu,\"via\":", e->ino);
+		jb_str(b, e->via ? e->via : "path");
 		jb_raw(b, "}");
 	}
 	jb_raw(b, "],\"skipped\":[");
 	first = 1;
+	int failed = 0;
 	for (size_t i = 0; i < p->n + p->ns; i++) {
-		int fd;
-		const char *path, *reason;
+		struct skip s;
 		if (i < p->n) {
-			if (!p->e[i].dropped)
+			struct entry *e = &p->e[i];
+			if (!e->dropped)
 				continue;
-			fd = p->e[i].fd;
-			path = p->e[i].path;
-			reason = p->e[i].dropped;
+			s = (struct skip){e->fd, e->path, (char *)e->dropped, 1, e->ino};
 		} else {
-			struct skip *s = &p->s[i - p->n];
-			fd = s->fd;
-			path = s->path;
-			reason = s->reason;
+			s = p->s[i - p->n];
 		}
+		failed += s.failed;
 		jb_raw(b, first ? "{\"fd\":" : ",{\"fd\":");
 		first = 0;
-		if (fd >= 0)
-			jb_fmt(b, "%d", fd);
-		else
-			jb_str(b, fd == -1 ? "cwd" : fd == -2 ? "root" : "mmap");
+		report_fd(b, s.fd);
 		jb_raw(b, ",\"path\":");
-		jb_str(b, path);
+		jb_str(b, s.path);
 		jb_raw(b, ",\"reason\":");
-		jb_str(b, reason);
+		jb_str(b, s.reason);
+		if (i < p->n && p->e[i].fd == FD_MAP)
+			jb_fmt(b, ",\"addr\":\"%lx-%lx\"", p->e[i].lo, p->e[i].hi);
+		if (s.ino)
+			jb_fmt(b, ",\"ino\":%llu", s.ino);
+		if (s.failed)
+			jb_raw(b, ",\"failed\":true");
 		jb_raw(b, "}");
 	}
-	jb_raw(b, "]}");
+	jb_fmt(b, "],\"failed_fds\":%d}", failed);
+}
+
+/* Whether every file on the from-mount is the volume, for this process (see in_volume()). */
+static int from_is_whole(struct proc *p)
+{
+	char q[96];
+	snprintf(q, sizeof q, "/proc/%d/task/%d/mountinfo", p->pid, p->t0);
+	int fd = open(q, O_RDONLY | O_CLOEXEC);
+	struct mountinfo *mi = xcalloc(1, sizeof *mi);
+	int whole = 0;
+	if (fd >= 0 && mountinfo_find(fd, g_from_mnt, mi) == 0)
+		whole = !strcmp(mi->mountpoint, g_path);
+	else if (fd >= 0 && errno == ENOENT)
+		whole = 1; /* detached: reachable only through what processes still hold */
+	if (fd >= 0)
+		close(fd);
+	free(mi);
+	return whole;
 }
 
 static void one_pid(struct jbuf *b, pid_t pid)
@@ -1041,9 +1348,17 @@ static void one_pid(struct jbuf *b, pid_t pid)
 		goto done;
 	}
 	p.pidfd = pidfd;
+	if (creds_of(pid, &p.cr) != 0) {
+		snprintf(p.error, sizeof p.error, "cannot read the credentials of %d: %s", pid,
+			 strerror(errno));
+		goto done;
+	}
+	p.from_whole = from_is_whole(&p);
 	scan_fds(&p);
-	if (!p.error[0])
-		scan_cwd_root_maps(&p);
+	if (!p.error[0]) {
+		scan_cwd_root(&p);
+		scan_maps(&p);
+	}
 	if (p.error[0])
 		goto done;
 	if (p.n == 0) {
@@ -1072,6 +1387,7 @@ done:
 	}
 	free(p.e);
 	free(p.s);
+	creds_free(&p.cr);
 }
 
 static void usage(const char *why)
@@ -1177,6 +1493,17 @@ int main(int argc, char **argv)
 	if (g_from_mnt == g_to_mnt)
 		die(EXIT_REFUSED, "--from and --to are the same mount (%d): nothing would change",
 		    g_from_mnt);
+	struct stat tst;
+	if (fstat(g_tofd, &tst) != 0)
+		die(EXIT_FAILED, "fstat --to %s: %s", to, strerror(errno));
+	g_todev = tst.st_dev;
+	g_backing.pidfd = -1;
+	if (g_backing_pid) {
+		char err[256];
+		if (backing_scan(g_backing_pid, g_todev, g_to_mnt, &g_backing, err, sizeof err))
+			die(EXIT_REFUSED, "%s", err);
+	}
+	creds_init();
 	if (sys_kcmp(getpid(), getpid(), KCMP_FILE, 0, 0) < 0 && errno == ENOSYS)
 		die(EXIT_REFUSED, "this kernel lacks kcmp(2) (CONFIG_KCMP), needed to check each fd "
 				  "is still the same file while the target is stopped");

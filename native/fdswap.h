@@ -6,16 +6,24 @@
 #define IOCHAOS_FDSWAP_H
 
 #include "common.h"
+#include "identity.h"
 
 #include <sys/types.h>
 
 /* Largest number of fds one SCM_RIGHTS message carries (the kernel's SCM_MAX_FD). */
 #define FDS_PER_MSG 253
 
-/* An fd (or the cwd, fd == -1) to swap. */
+/* What an entry or skip is when it is not an fd (the report's "fd" field). */
+#define FD_CWD (-1)
+#define FD_ROOT (-2)
+#define FD_MAP (-3)
+
+/* An fd (or the cwd, or a file mapping) to swap. */
 struct entry {
-	int fd;
+	int fd;		 /* >= 0, FD_CWD or FD_MAP */
 	char *path;	 /* as the target sees it */
+	unsigned long long ino; /* of the file the target holds (fdinfo), the identity to find */
+	const char *via; /* "backing" or "path": how its counterpart was found */
 	int flags;	 /* f_flags from fdinfo, O_CLOEXEC removed */
 	int cloexec;	 /* FD_CLOEXEC on the target's fd */
 	long long pos;	 /* offset copied during the stop, -1 if none */
@@ -24,14 +32,19 @@ struct entry {
 	int spare;	 /* where held_new landed in the target, -1 before */
 	int isdir;
 	int prepared;	 /* prepare() has run (in parallel, before the batch loop) */
-	const char *dropped; /* why it was not swapped after all (NULL: swapped) */
-	char dropped_buf[96];
+	/* FD_MAP: the mapping [lo, hi) at file offset off, its protection and MAP_SHARED or not */
+	unsigned long lo, hi, off;
+	int prot, shared;
+	const char *dropped; /* why it was not swapped after all (NULL: swapped); a failure */
+	char dropped_buf[160];
 };
 
 struct skip {
-	int fd; /* -1: cwd, -2: root, -3: a mapping */
+	int fd; /* FD_CWD, FD_ROOT, FD_MAP */
 	char *path;
 	char *reason;
+	int failed; /* it is on the from-mount and stays there */
+	unsigned long long ino;
 };
 
 struct proc {
@@ -47,6 +60,8 @@ struct proc {
 	/* where the pause went: stopping threads, checking fds + offsets, dup3s */
 	long long stop_us, check_us, dup_us;
 	int batches;
+	struct creds cr;	/* the target's, for every open made on its behalf */
+	int from_whole;		/* everything on the from-mount is the volume (mounted at PATH, or detached) */
 	const char *status;
 	char error[512];
 };

@@ -1,8 +1,9 @@
 /**
  * bench:swap — how long fdswap keeps a target stopped, by number of open fds under PATH.
  * A multi-threaded target (swap-target, 4 threads) in a private mount namespace; its files are on
- * one tmpfs and swapped back and forth with a second tmpfs stacked on PATH. Prints, per size, the
- * all-threads pause (p50 / max) and the time the one thread that runs our code was held.
+ * one tmpfs and swapped back and forth with a bind mount of that tmpfs stacked on PATH (fdswap requires
+ * the same inodes on both sides). Prints, per size, the all-threads pause (p50 / max) and the time the
+ * one thread that runs our code was held.
  * Needs root. Run: npm run build:native && npx tsc -p . && npm run bench:swap
  */
 import * as fs from 'node:fs';
@@ -27,20 +28,25 @@ async function main(): Promise<void> {
   fs.mkdirSync(vol);
   const fixture = buildFixture('swap-target', dir);
   console.log(
-    `fdswap pause by open fds under PATH (${ROUNDS} swaps each, target with 4 threads + main, tmpfs <-> tmpfs)`,
+    `fdswap pause by open fds under PATH (${ROUNDS} swaps each, target with 4 threads + main, tmpfs <-> a bind mount of it)`,
   );
   console.log('fds     pause p50   pause max   held p50    held max    batches');
   try {
     for (const n of SIZES) {
-      const t = await startTarget(
-        `mount -t tmpfs a ${vol} && mkdir -p ${vol}.alt && mount -t tmpfs b ${vol}.alt`,
-        [fixture, vol, '--files', String(n), '--threads', '4'],
-      );
+      const t = await startTarget(`mount -t tmpfs a ${vol}`, [
+        fixture,
+        vol,
+        '--files',
+        String(n),
+        '--threads',
+        '4',
+      ]);
       try {
         const a = mountIdAt(t.pid, vol);
         // The original is reached through a directory fd opened before the stack, as the worker does.
         const orig = fs.openSync(`/proc/${t.pid}/root${vol}`, 'r');
-        inNamespace(t.pid, `cp -a ${vol}/. ${vol}.alt/ && mount --bind ${vol}.alt ${vol}`);
+        // Another mount of the same tmpfs on top: the same inodes (fdswap checks them) under a new mount id.
+        inNamespace(t.pid, `mount --bind ${vol} ${vol}`);
         const b = mountIdAt(t.pid, vol);
         const pause: number[] = [];
         const held: number[] = [];

@@ -152,3 +152,39 @@ export function unmountAllUnder(dir: string): void {
 export function inNamespace(pid: number, script: string): void {
   execFileSync('nsenter', ['-t', String(pid), '-m', 'sh', '-c', script]);
 }
+
+/** O_PATH (not in fs.constants). */
+const O_PATH = 0o10000000;
+
+/** mnt_id and ino of what a magic link (/proc/PID/cwd, /proc/PID/map_files/A-B) points to, from our own fdinfo: no file-system call, so it works on a dead FUSE mount. */
+export function identityOf(link: string): { mntId: number; ino: number } {
+  const fd = fs.openSync(link, O_PATH);
+  try {
+    const s = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+    return { mntId: Number(/^mnt_id:\s+(\d+)/m.exec(s)?.[1]), ino: Number(/^ino:\s+(\d+)/m.exec(s)?.[1]) };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The inode number of the file behind pid's fd (fdinfo `ino:`). */
+export function inoOf(pid: number, fd: number): number {
+  return Number(/^ino:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1]);
+}
+
+/** pid's file mappings (address ranges) whose file is on mount `mntId`. */
+export function mapsOn(pid: number, mntId: number): string[] {
+  const ranges = fs
+    .readFileSync(`/proc/${pid}/maps`, 'utf8')
+    .trim()
+    .split('\n')
+    .filter((l) => / \//.test(l))
+    .map((l) => l.split(' ')[0]);
+  return ranges.filter((r) => {
+    try {
+      return identityOf(`/proc/${pid}/map_files/${r}`).mntId === mntId;
+    } catch {
+      return false; // unmapped meanwhile
+    }
+  });
+}
