@@ -135,7 +135,9 @@ function mountIdOf(fdinfo: string): number | undefined {
  * own mount, as "pid fd path (mount N)"; empty when recovery put everything back.
  */
 export function filesOffTheVolume(ns: Namespace): string[] {
-  const volumeMount = mounts(ns.pid).filter((m) => m.mountpoint === ns.volume).at(-1);
+  const volumeMount = mounts(ns.pid)
+    .filter((m) => m.mountpoint === ns.volume)
+    .at(-1);
   assert.ok(volumeMount, `${ns.volume} is mounted in the namespace`);
   const under = (p: string) => p === ns.volume || p.startsWith(ns.volume + '/');
   const off: string[] = [];
