@@ -986,6 +986,18 @@ static int swap_batch(struct ctx *c, struct entry **v, size_t n, int *undone)
 			c->tab[k++] = (struct blob_entry){SYS_dup3, e->spare, e->fd,
 							  e->cloexec ? O_CLOEXEC : 0, 0};
 		} else if (e->fd == FD_CWD) {
+			/* kcmp cannot compare a cwd: read its identity again, now that it cannot change. */
+			char q[96];
+			struct fdinfo fi;
+			snprintf(q, sizeof q, "/proc/%d/task/%d/cwd", p->pid, c->t0.tid);
+			int h = open_identity(q, &fi);
+			if (h >= 0)
+				close(h);
+			if (h < 0 || fi.ino != e->ino || fi.mnt_id != g_from_mnt) {
+				e->dropped = "the cwd changed during the swap";
+				c->tab[k++] = (struct blob_entry){-1, 0, 0, 0, 0};
+				continue;
+			}
 			c->tab[k++] = (struct blob_entry){SYS_fchdir, e->spare, 0, 0, 0};
 		} else {
 			c->tab[k++] = (struct blob_entry){-1, 0, 0, 0, 0}; /* move_maps() */

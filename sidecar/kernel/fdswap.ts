@@ -28,7 +28,8 @@ export interface SwapFdsOptions {
 }
 
 export interface SwappedFd {
-  fd: number | 'cwd';
+  /** An fd number, the cwd, or a file mapping (`addr` says which). */
+  fd: number | 'cwd' | 'mmap';
   path: string;
   /** f_flags in octal, as fdinfo shows them (without O_CLOEXEC). */
   flags?: string;
@@ -38,6 +39,9 @@ export interface SwappedFd {
   ino?: number;
   /** How the file was found on the new side: among the worker's backing fds, or by path + inode check. */
   via?: 'backing' | 'path';
+  /** Mappings: the address range in the target ("7f00-7f10", hex) and whether it is MAP_SHARED. */
+  addr?: string;
+  shared?: boolean;
 }
 
 export interface SkippedFd {
@@ -47,6 +51,7 @@ export interface SkippedFd {
   /** The fd (or cwd, root, mapping) is on the from-mount and stays there: a failure, not a choice. */
   failed?: boolean;
   ino?: number;
+  addr?: string;
 }
 
 export type ProcessSwapStatus = 'swapped' | 'nothing to swap' | 'exited' | 'failed';
@@ -105,13 +110,14 @@ function num(v: unknown): number {
 
 function processReport(j: Record<string, unknown>): ProcessSwapReport {
   const swapped = (j.swapped as Record<string, unknown>[]).map((s): SwappedFd => ({
-    fd: s.fd as number | 'cwd',
+    fd: s.fd as SwappedFd['fd'],
     path: fromHelperString(String(s.path)),
     ...(s.flags !== undefined
       ? { flags: String(s.flags), cloexec: s.cloexec === true, pos: num(s.pos) }
       : {}),
     ...(s.ino !== undefined ? { ino: num(s.ino) } : {}),
     ...(s.via === 'backing' || s.via === 'path' ? { via: s.via as SwappedFd['via'] } : {}),
+    ...(typeof s.addr === 'string' ? { addr: s.addr, shared: s.shared === true } : {}),
   }));
   const skipped = (j.skipped as Record<string, unknown>[]).map((s) => ({
     fd: s.fd as SkippedFd['fd'],
@@ -119,6 +125,7 @@ function processReport(j: Record<string, unknown>): ProcessSwapReport {
     reason: String(s.reason),
     ...(s.failed === true ? { failed: true } : {}),
     ...(s.ino !== undefined ? { ino: num(s.ino) } : {}),
+    ...(typeof s.addr === 'string' ? { addr: s.addr } : {}),
   }));
   return {
     pid: num(j.pid),
@@ -139,10 +146,13 @@ function processReport(j: Record<string, unknown>): ProcessSwapReport {
 }
 
 /**
- * Swaps every qualifying fd and cwd of each pid from `from` to `to`. Resolves with the report when
- * every process was swapped, had nothing to swap, or exited; rejects with FdSwapPartialError
- * (carrying the report) when some failed — those were left as they were — and NativeHelperError
- * when the request itself was refused.
+ * Swaps every qualifying fd, cwd and file mapping of each pid from `from` to `to`, by identity: the
+ * counterpart must be the same inode (found among the worker's backing fds with `backingOf`, else by
+ * path and checked), opened with the target's credentials. Resolves with the report when every
+ * process was swapped, had nothing to swap, or exited — single fds that could not be moved are in
+ * `skipped` with `failed: true` (counted in `failedFds`); rejects with FdSwapPartialError (carrying
+ * the report) when some process failed — those were left as they were — and NativeHelperError when
+ * the request itself was refused.
  */
 export async function swapFds(o: SwapFdsOptions): Promise<SwapReport> {
   const args = ['--path', o.path, '--from', spec(o.from), '--to', spec(o.to)];

@@ -182,6 +182,34 @@ describe('native: fdswap moves files by identity', function () {
     assert.equal(fs.existsSync(path.join(orig, 'b.log')), false);
   });
 
+  it('swaps back by path a file whose dentry the kernel unhashed ("NAME (deleted)") while the file is still there', async () => {
+    const app = await startApp();
+    const fd = Number((await app.ok('open log.txt')).fd);
+    const ino = inoOf(app.pid, fd);
+    const tmpfs = mountIdAt(app.pid, vol());
+    const orig = holdOriginal(app.pid);
+    const { mntId } = await injectChaosFs(app.pid, orig);
+    const inj = only(await swapFds({ pids: [app.pid], path: vol(), from: { mntId: tmpfs }, to: { rootOf: app.pid } }));
+    assert.equal(inj.status, 'swapped', inj.error ?? '');
+    await app.ok(`write ${fd} one,`);
+    // A failed revalidation (here: the name is gone from the backing for a moment) makes the kernel
+    // unhash the dentry of the open file; the name is back on the volume, the app's fd does not know.
+    fs.renameSync(path.join(orig, 'log.txt'), path.join(orig, 'away.txt'));
+    assert.match(String((await app.cmd('stat log.txt')).error), /No such file/);
+    fs.renameSync(path.join(orig, 'away.txt'), path.join(orig, 'log.txt'));
+    assert.match(fs.readlinkSync(`/proc/${app.pid}/fd/${fd}`), /\/log\.txt \(deleted\)$/);
+
+    const back = only(await swapFds({ pids: [app.pid], path: vol(), from: { mntId }, to: { dir: orig } }));
+    assert.equal(back.status, 'swapped', back.error ?? '');
+    assert.equal(back.failedFds, 0, JSON.stringify(back.skipped));
+    assert.equal(swappedFd(back, fd)?.via, 'path');
+    assert.equal(fdinfo(app.pid, fd).mntId, tmpfs);
+    assert.equal(inoOf(app.pid, fd), ino);
+    await detach(app.pid, mntId);
+    await app.ok(`write ${fd} two`);
+    assert.equal(fs.readFileSync(path.join(orig, 'log.txt'), 'utf8'), 'one,two');
+  });
+
   it('swaps back from a dead FUSE server (kill -9) by inode, from the original directory', async () => {
     const app = await startApp(`mkdir ${vol()}/sub`);
     const fd = Number((await app.ok('open data.log')).fd);
