@@ -24,6 +24,7 @@ import { FS_TYPE } from '../chaosfs/chaosfs';
 import { alive, mountNsOf, resolveTarget } from './targets';
 import { startWorker, stopWorker } from './worker';
 import { openDirInRoot } from '../chaosfs/syscalls';
+import { schedule, type Scheduled } from '../timers';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -37,7 +38,7 @@ interface Live {
   record: InjectionRecord;
   /** An O_PATH fd of the original volume, opened before ChaosFS covers it: swap-back goes there. */
   originalFd?: number;
-  timer?: NodeJS.Timeout;
+  timer?: Scheduled;
   /** Resolves with what could not be put back (empty: everything was). */
   recovering?: Promise<string[]>;
   lastSwap?: SwapSummary;
@@ -228,7 +229,7 @@ export class Daemon {
       );
     }
     if (durationMs !== undefined) {
-      live.timer = setTimeout(() => void this.recover(live, 'duration ended'), durationMs);
+      live.timer = schedule(() => void this.recover(live, 'duration ended'), durationMs);
     }
     return this.describe(live);
   }
@@ -267,7 +268,7 @@ export class Daemon {
 
   private async runRecovery(live: Live, reason: string): Promise<string[]> {
     const r = live.record;
-    clearTimeout(live.timer);
+    live.timer?.cancel();
     this.opts.log('recover', { id: r.id, reason, step: r.step });
     this.journal.record(r.id, 'recovering');
     const problems: string[] = [];
