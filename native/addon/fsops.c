@@ -7,6 +7,7 @@
  *   llistxattr(path: string): string[]
  *   lremovexattr(path: string, name: string): undefined
  *   openat2(dirfd: number, path: string, flags: number, resolve: number): number (an fd)
+ *   peerCred(fd: number): { pid, uid, gid } of a connected unix socket's peer (SO_PEERCRED)
  *
  * The l* forms never follow a final symlink: ChaosFS names backing files beneath the volume root and
  * must act on the name itself. Synchronous: one short system call each, on a local file. Errors are
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -192,6 +194,32 @@ static napi_value js_openat2(napi_env env, napi_callback_info info)
 	return result;
 }
 
+/* SO_PEERCRED: who connected to the control socket (Node's net module does not say). The kernel records
+ * the peer's credentials at connect(), so a client cannot change them afterwards. */
+static napi_value js_peercred(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1], result, v;
+	int32_t fd;
+	if (get_args(env, info, 1, argv))
+		return NULL;
+	if (napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+		napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "peerCred: fd must be a number");
+		return NULL;
+	}
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return throw_errno(env, errno, "getsockopt(SO_PEERCRED)", NULL);
+	napi_create_object(env, &result);
+	napi_create_int64(env, cred.pid, &v);
+	napi_set_named_property(env, result, "pid", v);
+	napi_create_int64(env, cred.uid, &v);
+	napi_set_named_property(env, result, "uid", v);
+	napi_create_int64(env, cred.gid, &v);
+	napi_set_named_property(env, result, "gid", v);
+	return result;
+}
+
 static napi_value init(napi_env env, napi_value exports)
 {
 	const napi_property_descriptor props[] = {
@@ -201,6 +229,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
 		{"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
 		{"openat2", NULL, js_openat2, NULL, NULL, NULL, napi_enumerable, NULL},
+		{"peerCred", NULL, js_peercred, NULL, NULL, NULL, napi_enumerable, NULL},
 	};
 	napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 	return exports;

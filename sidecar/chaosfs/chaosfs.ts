@@ -13,6 +13,8 @@
  *   as .fuse_hidden*: the backing fd keeps its data alive.
  * - allow_other + default_permissions: the app (any uid) can use the mount, and the kernel checks the
  *   app's permissions against the file's attributes, since the privileged worker would allow anything.
+ *   Those are the attributes ChaosFS reports, which an attrOverride rule changes: while one could,
+ *   the access guard (guard.ts, access.ts) checks every call again against the real attributes.
  *
  * The native fast path: with no rule that could match an operation, fuse-native's worker thread does
  * the pass-through system call itself (fuse.passthrough, native/patches/README.md) and JS never sees
@@ -24,9 +26,10 @@
 import Fuse from 'fuse-native';
 import { promisify } from 'node:util';
 import type { Rule } from '../api/fault-spec';
-import { operationsMatching, type Operation } from '../faults/methods';
+import { OPERATIONS, operationsMatching, type Operation } from '../faults/methods';
 import { RuleSet } from '../faults/rule-set';
 import { Backing } from './backing';
+import { AccessGuard } from './guard';
 import { makeOperations, type Logger } from './operations';
 import { RulesGate } from './rules-gate';
 
@@ -39,8 +42,13 @@ export const FS_TYPE = 'fuse.chaosfs';
  */
 const ALWAYS_JS: readonly Operation[] = ['rename', 'rmdir'];
 
-/** The operations that must reach the JS handlers while these rules are active. */
-export function jsOperations(rules: readonly Rule[]): Operation[] {
+/**
+ * The operations that must reach the JS handlers while these rules are active. While the access guard
+ * is on (an attrOverride rule could mislead the kernel's permission check: guard.ts) that is every
+ * operation, so that no call the kernel let through on overridden attributes is served natively.
+ */
+export function jsOperations(rules: readonly Rule[], guarded = false): Operation[] {
+  if (guarded) return [...OPERATIONS];
   const js = new Set<Operation>(ALWAYS_JS);
   for (const rule of rules) for (const op of operationsMatching(rule.methods)) js.add(op);
   return [...js];
@@ -62,6 +70,7 @@ export class ChaosFs {
     private readonly backing: Backing,
     readonly mountpoint: string,
     readonly rules: RuleSet,
+    private readonly guard: AccessGuard,
   ) {}
 
   /** The original volume, reachable after ChaosFS covers it: `/proc/self/fd/<root fd>`. */
@@ -76,7 +85,9 @@ export class ChaosFs {
     const log: Logger = opts.log ?? ((msg, err) => process.stderr.write(`chaosfs: ${msg}: ${String(err)}\n`));
     // The ops need the Fuse instance to name the caller, and Fuse needs the ops: the closure reads
     // `fuse` only when a call arrives, after it is constructed.
-    const ops = makeOperations(backing, new RulesGate(rules), log, () => fuse.caller);
+    const current = () => rules.list().map((r) => r.rule);
+    const guard = new AccessGuard(backing, () => fastPath(current()));
+    const ops = makeOperations(backing, new RulesGate(rules), log, () => fuse.caller, guard);
     const fuse = new Fuse(opts.mountpoint, ops, {
       fsname: 'chaosfs',
       subtype: 'chaosfs',
@@ -92,17 +103,23 @@ export class ChaosFs {
     });
     // Set before mounting so that the very first calls are already served natively; kept in step
     // with the rules from then on.
+    // The guard first: the fast path must already send every call to JS when the change is acknowledged.
     const fastPath = (active: readonly Rule[]) =>
-      fuse.passthrough({ rootFd: backing.rootFd, js: jsOperations(active) });
-    fastPath(rules.list().map((r) => r.rule));
-    rules.onChange(fastPath);
+      fuse.passthrough({ rootFd: backing.rootFd, js: jsOperations(active, guard.enabled) });
+    const follow = (active: readonly Rule[]) => {
+      guard.update(active);
+      fastPath(active);
+    };
+    follow(current());
+    rules.onChange(follow);
     try {
       await promisify(fuse.mount.bind(fuse))();
     } catch (err) {
+      guard.close();
       backing.close();
       throw new Error(`cannot mount ChaosFS at ${opts.mountpoint}: ${(err as Error).message}`);
     }
-    return new ChaosFs(fuse, backing, opts.mountpoint, rules);
+    return new ChaosFs(fuse, backing, opts.mountpoint, rules, guard);
   }
 
   /** Per operation, calls answered by the native fast path and calls that went to the JS handlers. */
@@ -121,6 +138,7 @@ export class ChaosFs {
       await new Promise<void>((resolve, reject) =>
         this.fuse.close(at ? { mountpoint: at } : {}, (err) => (err ? reject(err) : resolve())),
       );
+      this.guard.close();
       this.backing.close();
     })();
     return this.closing;

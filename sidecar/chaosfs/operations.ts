@@ -13,9 +13,12 @@ import type { Attributes, FsCall } from '../faults/fault';
 import { methodsOf, type Operation } from '../faults/methods';
 import { Backing, O_PATH, relative, split } from './backing';
 import { Refusal, RulesGate } from './rules-gate';
+import * as access from './access';
+import { deny, type AccessGuard, type Caller } from './guard';
 import { xattr, mknod, utimensat, type TimeSpec } from './syscalls';
 
 const EIO = -os.constants.errno.EIO;
+const { EACCES, ENXIO } = os.constants.errno;
 const EOPNOTSUPP = -os.constants.errno.EOPNOTSUPP;
 const { O_CREAT, O_EXCL, O_NOCTTY, O_NOFOLLOW, O_RDWR, O_WRONLY, O_DIRECT } = fs.constants;
 
@@ -39,6 +42,7 @@ const p = {
   ftruncate: promisify(fs.ftruncate),
   fsync: promisify(fs.fsync),
   fdatasync: promisify(fs.fdatasync),
+  fchmod: promisify(fs.fchmod),
   statfs: promisify(fs.statfs),
   access: promisify(fs.access),
 };
@@ -50,11 +54,7 @@ type Callback = (code: number, ...values: any[]) => void;
 /** Logs what could not be mapped to an errno; the call still gets EIO. */
 export type Logger = (message: string, err: unknown) => void;
 
-/** What the kernel is told about the caller of a call that creates a file, when fuse-native says. */
-export interface Caller {
-  uid: number;
-  gid: number;
-}
+export type { Caller } from './guard';
 
 export function toAttributes(st: fs.BigIntStats): Attributes {
   return {
@@ -84,7 +84,47 @@ export function makeOperations(
   gate: RulesGate,
   log: Logger,
   caller?: () => Caller | null | undefined,
+  guard?: AccessGuard,
 ) {
+  /**
+   * The caller's credentials while the access guard is on (an attrOverride rule could have misled
+   * the kernel's permission check), else null. Read synchronously when the call arrives.
+   */
+  const guarded = (): access.Credentials | null => guard?.who(caller?.()) ?? null;
+
+  /** With the guard on: search permission along `path`, then `decide` on the real attributes. */
+  async function check(
+    who: access.Credentials | null,
+    path: string,
+    decide?: (g: AccessGuard, who: access.Credentials) => Promise<number>,
+  ): Promise<void> {
+    if (!who || !guard) return;
+    await guard.walk(who, path);
+    if (decide) deny(await decide(guard, who));
+  }
+
+  /** The kernel's should_remove_suid after a write or truncate by a non-root caller (access.ts). */
+  async function clearSetid(who: access.Credentials | null, fd: number): Promise<void> {
+    if (!who || who.uid === 0) return;
+    const st = await p.fstat(fd);
+    const bits = access.setidToClear(who, st);
+    if (bits) await p.fchmod(fd, st.mode & 0o7777 & ~bits);
+  }
+
+  /** A decision that needs the file's real attributes; a missing file is left to the operation. */
+  const onFile =
+    (path: string, decide: (who: access.Credentials, st: access.RealStat) => number) =>
+    async (g: AccessGuard, who: access.Credentials) => {
+      const st = await g.stat(path);
+      return st ? decide(who, st) : 0;
+    };
+  const inParent = (path: string) => async (g: AccessGuard, who: access.Credentials) =>
+    access.mayCreateIn(who, await g.parent(path));
+  const deletable = (path: string) => async (g: AccessGuard, who: access.Credentials) => {
+    const victim = await g.stat(path);
+    return victim ? access.mayDelete(who, await g.parent(path), victim) : 0;
+  };
+
   /** Answers the kernel once: `fn` resolves to the values after the 0 code, or throws. */
   function reply(cb: Callback, fn: () => Promise<unknown[] | number>): void {
     fn().then(
@@ -134,8 +174,10 @@ export function makeOperations(
 
   return {
     getattr(path: string, cb: Callback) {
+      const who = guarded();
       reply(cb, () =>
         attributes('getattr', path, async () => {
+          await check(who, path);
           const at = await backing.locate(path);
           try {
             return await p.lstat(at.path, { bigint: true });
@@ -151,8 +193,14 @@ export function makeOperations(
     },
 
     access(path: string, mode: number, cb: Callback) {
+      const who = guarded();
       reply(cb, () =>
         on('access', path, async (target) => {
+          await check(
+            who,
+            path,
+            onFile(path, (w, st) => access.mayAccess(w, st, mode & 7)),
+          );
           // access() follows a final symlink; a symlink's own permissions are always rwx anyway.
           if ((await p.lstat(target)).isSymbolicLink()) return [];
           await p.access(target, mode);
@@ -162,8 +210,10 @@ export function makeOperations(
     },
 
     statfs(path: string, cb: Callback) {
+      const who = guarded();
       reply(cb, () =>
         on('statfs', path, async (target) => {
+          await check(who, path);
           const s = await p.statfs(target);
           return [
             {
@@ -185,8 +235,14 @@ export function makeOperations(
     },
 
     readdir(path: string, cb: Callback) {
+      const who = guarded();
       reply(cb, async () => {
         await gate.enter(call('readdir', path));
+        await check(
+          who,
+          path,
+          onFile(path, (w, st) => access.mayAccess(w, st, access.R)),
+        );
         const dir = await backing.directory(split(path));
         try {
           return [['.', '..', ...(await p.readdir(dir.dir))]];
@@ -197,13 +253,21 @@ export function makeOperations(
     },
 
     readlink(path: string, cb: Callback) {
-      reply(cb, () => on('readlink', path, async (target) => [await p.readlink(target)]));
+      const who = guarded();
+      reply(cb, () =>
+        on('readlink', path, async (target) => {
+          await check(who, path);
+          return [await p.readlink(target)];
+        }),
+      );
     },
 
     mknod(path: string, mode: number, dev: number, cb: Callback) {
       const who = caller?.();
+      const creds = guarded();
       reply(cb, () =>
         on('mknod', path, async (target) => {
+          await check(creds, path, inParent(path));
           mknod(target, mode, dev);
           await chownToCaller(target, who);
           return [];
@@ -213,8 +277,10 @@ export function makeOperations(
 
     mkdir(path: string, mode: number, cb: Callback) {
       const who = caller?.();
+      const creds = guarded();
       reply(cb, () =>
         on('mkdir', path, async (target) => {
+          await check(creds, path, inParent(path));
           await p.mkdir(target, mode);
           await chownToCaller(target, who);
           return [];
@@ -223,12 +289,21 @@ export function makeOperations(
     },
 
     unlink(path: string, cb: Callback) {
-      reply(cb, () => on('unlink', path, async (target) => (await p.unlink(target), [])));
+      const who = guarded();
+      reply(cb, () =>
+        on('unlink', path, async (target) => {
+          await check(who, path, deletable(path));
+          await p.unlink(target);
+          return [];
+        }),
+      );
     },
 
     rmdir(path: string, cb: Callback) {
+      const who = guarded();
       reply(cb, () =>
         on('rmdir', path, async (target) => {
+          await check(who, path, deletable(path));
           await p.rmdir(target);
           backing.invalidate(path);
           return [];
@@ -238,8 +313,10 @@ export function makeOperations(
 
     symlink(linkTarget: string, path: string, cb: Callback) {
       const who = caller?.();
+      const creds = guarded();
       reply(cb, () =>
         on('symlink', path, async (target) => {
+          await check(creds, path, inParent(path));
           await p.symlink(linkTarget, target);
           await chownToCaller(target, who);
           return [];
@@ -248,8 +325,23 @@ export function makeOperations(
     },
 
     rename(src: string, dest: string, cb: Callback) {
+      const who = guarded();
       reply(cb, async () => {
         await gate.enter(call('rename', src));
+        await check(who, src, deletable(src));
+        await check(who, dest, async (g, w) => {
+          const moved = await g.stat(src);
+          // A directory moved to another parent has its `..` rewritten: that needs write on it.
+          if (
+            moved &&
+            (moved.mode & 0o170000) === 0o040000 &&
+            split(src).slice(0, -1).join('/') !== split(dest).slice(0, -1).join('/')
+          ) {
+            const e = access.mayAccess(w, moved, access.W);
+            if (e) return e;
+          }
+          return (await g.stat(dest)) ? deletable(dest)(g, w) : inParent(dest)(g, w);
+        });
         const [from, to] = await Promise.all([backing.locate(src), backing.locate(dest)]);
         try {
           await p.rename(from.path, to.path);
@@ -264,8 +356,11 @@ export function makeOperations(
     },
 
     link(src: string, dest: string, cb: Callback) {
+      const who = guarded();
       reply(cb, async () => {
         await gate.enter(call('link', dest));
+        await check(who, src, onFile(src, access.mayLink));
+        await check(who, dest, inParent(dest));
         const [from, to] = await Promise.all([backing.locate(src), backing.locate(dest)]);
         try {
           await p.link(from.path, to.path); // link(2) does not follow a final symlink
@@ -277,9 +372,21 @@ export function makeOperations(
       });
     },
 
-    chmod(path: string, mode: number, cb: Callback) {
+    chmod(path: string, requested: number, cb: Callback) {
+      const who = guarded();
       reply(cb, () =>
         on('chmod', path, async (target) => {
+          let mode = requested;
+          await check(
+            who,
+            path,
+            onFile(path, (w, st) => {
+              const d = access.mayChmod(w, st, requested);
+              if ('errno' in d) return d.errno;
+              mode = d.mode;
+              return 0;
+            }),
+          );
           // chmod(2) follows a final symlink: change the file through an O_PATH fd of the name itself.
           const fd = await p.open(target, O_PATH | O_NOFOLLOW);
           try {
@@ -293,15 +400,33 @@ export function makeOperations(
     },
 
     chown(path: string, uid: number, gid: number, cb: Callback) {
-      reply(cb, () => on('chown', path, async (target) => (await p.lchown(target, uid, gid), [])));
+      const who = guarded();
+      reply(cb, () =>
+        on('chown', path, async (target) => {
+          await check(
+            who,
+            path,
+            onFile(path, (w, st) => access.mayChown(w, st, uid, gid)),
+          );
+          await p.lchown(target, uid, gid);
+          return [];
+        }),
+      );
     },
 
     truncate(path: string, size: number, cb: Callback) {
+      const who = guarded();
       reply(cb, () =>
         on('truncate', path, async (target) => {
+          await check(
+            who,
+            path,
+            onFile(path, (w, st) => access.mayAccess(w, st, access.W)),
+          );
           const fd = await p.open(target, O_WRONLY | O_NOFOLLOW);
           try {
             await p.ftruncate(fd, size);
+            await clearSetid(who, fd);
           } finally {
             await p.close(fd);
           }
@@ -311,25 +436,57 @@ export function makeOperations(
     },
 
     ftruncate(path: string, fd: number, size: number, cb: Callback) {
+      const who = guarded();
       reply(cb, async () => {
         await gate.enter(call('ftruncate', path));
         await p.ftruncate(fd, size);
+        await clearSetid(who, fd);
         return [];
       });
     },
 
     utimens(path: string, atime: TimeSpec, mtime: TimeSpec, cb: Callback) {
-      reply(cb, () => on('utimens', path, async (target) => (utimensat(target, atime, mtime), [])));
+      const who = guarded();
+      const explicit = typeof atime === 'bigint' || typeof mtime === 'bigint';
+      reply(cb, () =>
+        on('utimens', path, async (target) => {
+          if (atime !== 'omit' || mtime !== 'omit')
+            await check(
+              who,
+              path,
+              onFile(path, (w, st) => access.mayUtimens(w, st, explicit)),
+            );
+          utimensat(target, atime, mtime);
+          return [];
+        }),
+      );
     },
 
     open(path: string, flags: number, cb: Callback) {
-      reply(cb, () => on('open', path, async (target) => [await p.open(target, backingFlags(flags))]));
+      const who = guarded();
+      reply(cb, () =>
+        on('open', path, async (target) => {
+          await check(
+            who,
+            path,
+            onFile(path, (w, st) => refuseSpecial(st) || access.mayOpen(w, st, flags)),
+          );
+          const fd = await p.open(target, backingFlags(flags));
+          if (flags & fs.constants.O_TRUNC) await clearSetid(who, fd);
+          return [fd];
+        }),
+      );
     },
 
     create(path: string, mode: number, cb: Callback) {
       const who = caller?.();
+      const creds = guarded();
       reply(cb, () =>
         on('create', path, async (target) => {
+          await check(creds, path, async (g, w) => {
+            const existing = await g.stat(path);
+            return existing ? access.mayOpen(w, existing, O_RDWR) : inParent(path)(g, w);
+          });
           const fd = await p.open(target, O_CREAT | O_RDWR | O_NOFOLLOW, mode);
           await chownToCaller(target, who);
           return [fd];
@@ -348,6 +505,7 @@ export function makeOperations(
     },
 
     write(path: string, fd: number, buf: Buffer, length: number, position: number, cb: Callback) {
+      const who = guarded();
       reply(cb, async () => {
         let size: Promise<number> | undefined;
         const currentSize = () => (size ??= p.fstat(fd).then((s) => s.size));
@@ -358,6 +516,7 @@ export function makeOperations(
         const growth = RulesGate.needsGrowth(firing) ? currentSize() : undefined;
         const { bytesWritten } = await p.write(fd, data, 0, length, position);
         if (growth) RulesGate.grew(firing, Math.max(0, position + bytesWritten - (await growth)));
+        await clearSetid(who, fd);
         return bytesWritten;
       });
     },
@@ -384,11 +543,32 @@ export function makeOperations(
     },
 
     setxattr(path: string, name: string, value: Buffer, _position: number, flags: number, cb: Callback) {
-      reply(cb, () => on('setxattr', path, async (target) => (xattr.set(target, name, value, flags), [])));
+      const who = guarded();
+      reply(cb, () =>
+        on('setxattr', path, async (target) => {
+          await check(
+            who,
+            path,
+            onFile(path, (w, st) => access.mayXattr(w, st, name, true)),
+          );
+          xattr.set(target, name, value, flags);
+          return [];
+        }),
+      );
     },
 
     getxattr(path: string, name: string, _position: number, cb: Callback) {
-      reply(cb, () => on('getxattr', path, async (target) => [xattr.get(target, name)]));
+      const who = guarded();
+      reply(cb, () =>
+        on('getxattr', path, async (target) => {
+          await check(
+            who,
+            path,
+            onFile(path, (w, st) => access.mayXattr(w, st, name, false)),
+          );
+          return [xattr.get(target, name)];
+        }),
+      );
     },
 
     listxattr(path: string, cb: Callback) {
@@ -396,9 +576,32 @@ export function makeOperations(
     },
 
     removexattr(path: string, name: string, cb: Callback) {
-      reply(cb, () => on('removexattr', path, async (target) => (xattr.remove(target, name), [])));
+      const who = guarded();
+      reply(cb, () =>
+        on('removexattr', path, async (target) => {
+          await check(
+            who,
+            path,
+            onFile(path, (w, st) => access.mayXattr(w, st, name, true)),
+          );
+          xattr.remove(target, name);
+          return [];
+        }),
+      );
     },
   };
+}
+
+/**
+ * The kernel never sends an open for a device, fifo or socket on this mount (it serves them itself,
+ * and the mount is nodev); one arrives only when an override reported it as a regular file. Opening
+ * the real one as root would bypass nodev (EACCES), or block a worker on a fifo (ENXIO).
+ */
+function refuseSpecial(st: access.RealStat): number {
+  const kind = st.mode & 0o170000;
+  if (kind === 0o020000 || kind === 0o060000) return EACCES;
+  if (kind === 0o010000 || kind === 0o140000) return ENXIO;
+  return 0;
 }
 
 function errnoOf(err: unknown, log: Logger): number {

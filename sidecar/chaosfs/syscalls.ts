@@ -20,6 +20,14 @@ interface Addon {
   llistxattr(path: string): string[];
   lremovexattr(path: string, name: string): void;
   openat2(dirfd: number, path: string, flags: number, resolve: number): number;
+  peerCred(fd: number): PeerCred;
+}
+
+/** The credentials the kernel recorded for a unix socket's peer when it connected. */
+export interface PeerCred {
+  pid: number;
+  uid: number;
+  gid: number;
 }
 
 let addon: Addon | undefined;
@@ -46,6 +54,11 @@ export const xattr = {
   list: (target: string): string[] => load().llistxattr(target),
   remove: (target: string, name: string): void => load().lremovexattr(target, name),
 };
+
+/** SO_PEERCRED of a connected unix socket. */
+export function peerCred(fd: number): PeerCred {
+  return load().peerCred(fd);
+}
 
 const RESOLVE_NO_MAGICLINKS = 0x02;
 const RESOLVE_NO_SYMLINKS = 0x04;

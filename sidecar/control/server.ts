@@ -1,5 +1,9 @@
 /**
- * A unix-socket server for the control protocol. Whatever arrives — garbage, half a JSON, a huge line,
+ * A unix-socket server for the control protocol, for root only: the socket grants everything the
+ * daemon can do (ptrace, mounts in any namespace). It is created 0600 (umask set around the bind, so
+ * it is never briefly open to others, whatever the umask the daemon was started with), its directory
+ * is made 0700 when created here, and every connection's SO_PEERCRED is checked: a peer that is not
+ * uid 0 (in the daemon's user namespace) gets an error reply and nothing else. Whatever arrives — garbage, half a JSON, a huge line,
  * unknown fields, a client that never finishes — gets a clear error reply or a closed connection, and
  * the process serving it stays up.
  */
@@ -14,6 +18,7 @@ import {
   type ControlReply,
   type ControlRequest,
 } from '../api/control';
+import { peerCred } from '../chaosfs/syscalls';
 
 export type Handler = (request: ControlRequest) => Promise<unknown>;
 
@@ -70,7 +75,11 @@ export class ControlServer {
     handler: Handler,
   ) {
     // allowHalfOpen: a client ends its side once the request is sent, and still waits for the reply.
-    this.server = net.createServer({ allowHalfOpen: true }, (conn) => serve(conn, handler));
+    this.server = net.createServer({ allowHalfOpen: true }, (conn) => {
+      const refusal = refusePeer(conn);
+      if (refusal) reject(conn, refusal);
+      else serve(conn, handler);
+    });
   }
 
   static async listen(socketPath: string, handler: Handler): Promise<ControlServer> {
@@ -79,13 +88,24 @@ export class ControlServer {
     const s = new ControlServer(socketPath, handler);
     await new Promise<void>((resolve, reject) => {
       s.server.once('error', reject);
-      s.server.listen(socketPath, () => {
-        s.server.off('error', reject);
-        resolve();
-      });
+      // The bind happens inside listen(), synchronously: the socket file is born 0600.
+      const umask = process.umask(0o177);
+      try {
+        s.server.listen(socketPath, () => {
+          s.server.off('error', reject);
+          resolve();
+        });
+      } finally {
+        process.umask(umask);
+      }
     });
-    // Only root may drive injections: the socket grants what the daemon can do.
-    fs.chmodSync(socketPath, 0o600);
+    const mode = fs.statSync(socketPath).mode & 0o777;
+    if (mode !== 0o600) {
+      await s.close();
+      throw new Error(
+        `${socketPath} was created with mode ${mode.toString(8)}, not 600: refusing to serve it`,
+      );
+    }
     s.server.on('error', () => {});
     return s;
   }
@@ -107,6 +127,28 @@ function removeStaleSocket(socketPath: string): void {
   if (!st.isSocket())
     throw new Error(`${socketPath} exists and is not a socket: remove it or choose another path`);
   fs.rmSync(socketPath);
+}
+
+/** Why this connection's peer may not use the socket, or null when it is root. */
+function refusePeer(conn: net.Socket): string | null {
+  const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return 'cannot tell who connected (no socket fd)';
+  let cred;
+  try {
+    cred = peerCred(fd);
+  } catch (err) {
+    return `cannot tell who connected: ${(err as Error).message}`;
+  }
+  if (cred.uid === 0) return null;
+  return `permission denied: only root may use this control socket (you are uid ${cred.uid}, pid ${cred.pid})`;
+}
+
+/** Answers a refused peer with the reason and reads nothing it sent (closing with unread data would reset the reply). */
+function reject(conn: net.Socket, reason: string): void {
+  conn.on('error', () => conn.destroy());
+  conn.setTimeout(REQUEST_TIMEOUT_MS, () => conn.destroy());
+  conn.resume();
+  conn.end(JSON.stringify(failure('BadRequest', reason)) + '\n');
 }
 
 function serve(conn: net.Socket, handler: Handler): void {

@@ -38,6 +38,7 @@ import {
 } from './holders';
 import { isWorker, startTimeOf, startWorker, stopWorker } from './worker';
 import { openDirInRoot } from '../chaosfs/syscalls';
+import { schedule, type Scheduled } from '../timers';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -51,7 +52,7 @@ interface Live {
   record: InjectionRecord;
   /** An O_PATH fd of the original volume, opened before ChaosFS covers it: swap-back goes there. */
   originalFd?: number;
-  timer?: NodeJS.Timeout;
+  timer?: Scheduled;
   /** Resolves with what is left after recovery (empty: nothing, the injection is closed). */
   recovering?: Promise<string[]>;
   lastSwap?: SwapSummary;
@@ -261,7 +262,7 @@ export class Daemon {
       );
     }
     if (durationMs !== undefined) {
-      live.timer = setTimeout(() => void this.recover(live, 'duration ended'), durationMs);
+      live.timer = schedule(() => void this.recover(live, 'duration ended'), durationMs);
     }
     return this.describe(live);
   }
@@ -314,7 +315,7 @@ export class Daemon {
 
   private async runRecovery(live: Live, reason: string): Promise<string[]> {
     const r = live.record;
-    clearTimeout(live.timer);
+    live.timer?.cancel();
     this.opts.log('recover', { id: r.id, reason, step: r.step });
     this.journal.record(r.id, 'recovering');
     r.step = 'recovering';

@@ -1,11 +1,7 @@
 /** A wait that a cleared rule can cut short: it resolves (never rejects) on abort. */
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../timers';
 
 export async function wait(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return;
-  try {
-    await sleep(ms, undefined, { signal });
-  } catch {
-    // Aborted: the rule was cleared, so the call goes on without the rest of its delay.
-  }
+  // Chained timeouts: a delay longer than 24.8 days must not become 1 ms (timers.ts).
+  await sleep(ms, signal);
 }
