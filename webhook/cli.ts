@@ -78,6 +78,12 @@ async function main(argv: string[]): Promise<void> {
         describe: 'imagePullPolicy of the sidecar',
         default: 'IfNotPresent',
       },
+      'sidecar-profile': {
+        type: 'string',
+        describe:
+          'privileged, or capabilities (exactly the capabilities it uses plus /dev/fuse; see webhook/README.md)',
+        default: 'privileged',
+      },
       namespaces: {
         type: 'string',
         array: true,
