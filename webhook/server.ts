@@ -94,7 +94,11 @@ export function createApp(deps: AppDeps): express.Express {
       const who = { uid, namespace, name: pod.metadata?.name, generateName: pod.metadata?.generateName };
       if (!result.injected) {
         metrics.skips.inc({ reason: result.reason });
-        logger.debug({ ...who, reason: result.reason }, 'admitted without sidecar');
+        // Warnings reach kubectl only for pods created directly; for a Deployment's pods they go to
+        // the controller, so the log is where an operator finds them.
+        const line = { ...who, reason: result.reason, warnings: result.warnings };
+        if (result.warnings.length > 0) logger.info(line, 'admitted without sidecar');
+        else logger.debug(line, 'admitted without sidecar');
         return answer(res, 200, started, allow(uid, { warnings: result.warnings }));
       }
       const patch = patchBetween(pod, result.pod);

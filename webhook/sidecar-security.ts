@@ -9,8 +9,8 @@ import type { V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/cli
 /**
  * `privileged` (the default): every capability, every device, no seccomp or AppArmor filter. It stays
  * the default because the capabilities profile needs two things a pod spec cannot ask for on every
- * runtime: the container's device cgroup must allow /dev/fuse (char 10:229; runc and containerd
- * create the node but allow it only for privileged containers, unless a device plugin or the
+ * runtime: the container's device cgroup must allow /dev/fuse (char 10:229; the default device rules
+ * of runc-based runtimes allow it only in privileged containers, unless a device plugin or the
  * runtime's configuration adds it), and Pod Security `privileged` either way.
  *
  * `capabilities`: `privileged: false`, all capabilities dropped and exactly SIDECAR_CAPABILITIES
