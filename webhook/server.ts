@@ -129,7 +129,7 @@ export function createApp(deps: AppDeps): express.Express {
       if (!req.is('application/json')) {
         metrics.errors.inc({ kind: 'bad_request' });
         metrics.requests.inc({ code: '415' });
-        const got = req.headers['content-type'] ?? 'none';
+        const got = req.headers['content-type'] || 'none';
         return status(res, 415, 'UnsupportedMediaType', `Content-Type is ${got}: send application/json`);
       }
       next();
@@ -167,7 +167,8 @@ export function createApp(deps: AppDeps): express.Express {
         `malformed AdmissionReview: body is not valid JSON (${e.message})`,
       );
     }
-    status(res, code, code === 500 ? 'InternalError' : 'BadRequest', e.message ?? 'request failed');
+    const reason = code === 500 ? 'InternalError' : code === 415 ? 'UnsupportedMediaType' : 'BadRequest';
+    status(res, code, reason, e.message ?? 'request failed');
   });
   return app;
 }
