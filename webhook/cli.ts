@@ -12,7 +12,7 @@ async function main(argv: string[]): Promise<void> {
     .scriptName('iochaos-webhook')
     .usage(
       [
-        'Mutating admission webhook: pods annotated iochaos.dev/inject: "true" get the chaosfs sidecar.',
+        'Mutating admission webhook: pods labelled (or annotated) iochaos.dev/inject: "true" get the chaosfs sidecar.',
         '',
         'Examples:',
         '  # In the cluster (manifests/): certificates live in a Secret, the CA goes into the caBundle',
