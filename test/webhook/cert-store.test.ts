@@ -72,6 +72,23 @@ describe('webhook: certificates in a Secret, caBundle in the MutatingWebhookConf
   const storedSecret = () => api.get('', 'secrets', NS, SECRET) as Json;
   const storedBundle = () => Buffer.from(storedSecret().data['ca-bundle.crt'], 'base64').toString('utf8');
 
+  /** Two replicas whose reads both complete before either writes: the race is forced, not hoped for. */
+  async function racingReplicas() {
+    let arrived = 0;
+    let release!: () => void;
+    const barrier = new Promise<void>((r) => (release = r));
+    const gated = (c: SecretClient): SecretClient => ({
+      ...c,
+      read: async () => {
+        const s = await c.read();
+        if (++arrived === 2) release();
+        await barrier;
+        return s;
+      },
+    });
+    return Promise.all([ensure(gated(replica().secrets)), ensure(gated(replica().secrets))]);
+  }
+
   beforeEach(async () => {
     api = await FakeApiServer.start();
     api.create('', 'namespaces', undefined, { metadata: { name: NS } });
@@ -102,21 +119,7 @@ describe('webhook: certificates in a Secret, caBundle in the MutatingWebhookConf
   });
 
   it("two replicas starting together agree on one Secret; the loser adopts the winner's CA", async () => {
-    // Both reads complete before either write: the race is forced, not hoped for.
-    const [a, b] = [replica().secrets, replica().secrets];
-    let arrived = 0;
-    let release!: () => void;
-    const barrier = new Promise<void>((r) => (release = r));
-    const gated = (c: SecretClient): SecretClient => ({
-      ...c,
-      read: async () => {
-        const s = await c.read();
-        if (++arrived === 2) release();
-        await barrier;
-        return s;
-      },
-    });
-    const [ra, rb] = await Promise.all([ensure(gated(a)), ensure(gated(b))]);
+    const [ra, rb] = await racingReplicas();
     assert.deepEqual([ra.outcome, rb.outcome].sort(), ['adopted', 'created']);
     assert.deepEqual(ra.bundle, rb.bundle);
     const creates = writes('/secrets').filter((r) => r.method === 'POST');
@@ -128,20 +131,7 @@ describe('webhook: certificates in a Secret, caBundle in the MutatingWebhookConf
     const shipped = parse(fs.readFileSync(path.join(REPO_ROOT, 'manifests/secret.yaml'), 'utf8')) as Json;
     assert.equal(shipped.metadata.name, SECRET);
     api.create('', 'secrets', NS, shipped);
-    const [a, b] = [replica().secrets, replica().secrets];
-    let arrived = 0;
-    let release!: () => void;
-    const barrier = new Promise<void>((r) => (release = r));
-    const gated = (c: SecretClient): SecretClient => ({
-      ...c,
-      read: async () => {
-        const s = await c.read();
-        if (++arrived === 2) release();
-        await barrier;
-        return s;
-      },
-    });
-    const [ra, rb] = await Promise.all([ensure(gated(a)), ensure(gated(b))]);
+    const [ra, rb] = await racingReplicas();
     assert.deepEqual([ra.outcome, rb.outcome].sort(), ['adopted', 'created']);
     assert.deepEqual(ra.bundle, rb.bundle);
     assert.deepEqual(
