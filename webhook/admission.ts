@@ -130,14 +130,14 @@ export function podOf(req: AdmissionRequest): V1Pod {
     throw new BadReviewError(`request.object.metadata is ${describe(obj.metadata)}: expected an object`);
   }
   const md = obj.metadata;
-  if (md !== undefined && md.annotations !== undefined) {
-    if (!isObject(md.annotations)) {
-      throw new BadReviewError(`request.object.metadata.annotations is ${describe(md.annotations)}`);
-    }
-    for (const [k, v] of Object.entries(md.annotations)) {
+  for (const key of ['labels', 'annotations'] as const) {
+    const map = md?.[key];
+    if (map === undefined) continue;
+    if (!isObject(map)) throw new BadReviewError(`request.object.metadata.${key} is ${describe(map)}`);
+    for (const [k, v] of Object.entries(map)) {
       if (typeof v !== 'string') {
         throw new BadReviewError(
-          `request.object.metadata.annotations[${JSON.stringify(k)}] is ${describe(v)}: values are strings`,
+          `request.object.metadata.${key}[${JSON.stringify(k.slice(0, 60))}] is ${describe(v)}: values are strings`,
         );
       }
     }

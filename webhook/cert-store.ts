@@ -160,15 +160,20 @@ export async function ensureCertificates(
         type: secret.type ?? 'kubernetes.io/tls',
         data: secretData(next.bundle),
       });
-      opts.logger.info({ secret: where, why: next.why }, 'renewed certificates');
-      return { bundle: next.bundle, outcome: 'renewed' };
+      // An empty Secret (as manifests/secret.yaml ships it) is filled in, not renewed.
+      const outcome = Object.keys(secret.data ?? {}).length === 0 ? 'created' : 'renewed';
+      opts.logger.info({ secret: where, why: next.why }, `${outcome} certificates`);
+      return { bundle: next.bundle, outcome };
     } catch (err) {
       const code = statusCode(err);
       if (code !== 409) {
         throw new Error(
           `cannot write ${where}: ${apiMessage(err)}` +
             (code === 403
-              ? ' (check the Role in manifests/rbac.yaml: create, get and update on this Secret)'
+              ? secret === undefined
+                ? ' (the Role in manifests/rbac.yaml grants no create on purpose: the Secret comes with ' +
+                  'the manifests, manifests/secret.yaml; re-apply them with kubectl apply -k manifests/)'
+                : ' (check the Role in manifests/rbac.yaml: get and update on this Secret, by name)'
               : ''),
           { cause: err },
         );

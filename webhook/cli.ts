@@ -12,7 +12,7 @@ async function main(argv: string[]): Promise<void> {
     .scriptName('iochaos-webhook')
     .usage(
       [
-        'Mutating admission webhook: pods annotated iochaos.dev/inject: "true" get the chaosfs sidecar.',
+        'Mutating admission webhook: pods labelled (or annotated) iochaos.dev/inject: "true" get the chaosfs sidecar.',
         '',
         'Examples:',
         '  # In the cluster (manifests/): certificates live in a Secret, the CA goes into the caBundle',
@@ -77,6 +77,12 @@ async function main(argv: string[]): Promise<void> {
         type: 'string',
         describe: 'imagePullPolicy of the sidecar',
         default: 'IfNotPresent',
+      },
+      'sidecar-profile': {
+        type: 'string',
+        describe:
+          'privileged, or capabilities (exactly the capabilities it uses plus /dev/fuse; see webhook/README.md)',
+        default: 'privileged',
       },
       namespaces: {
         type: 'string',

@@ -7,6 +7,7 @@ import { syncCaBundle } from './ca-bundle';
 import { ensureCertificates, secretClient } from './cert-store';
 import type { ClusterConfig } from './config';
 import type { Logger } from './log';
+import { apiLabelReader, cachedLookup, type NamespaceLookup } from './namespaces';
 import type { TlsMaterial } from './server';
 import type { TlsSource } from './tls-source';
 
@@ -16,6 +17,11 @@ export function loadKubeConfig(kubeconfig?: string): KubeConfig {
   if (kubeconfig !== undefined) kc.loadFromFile(kubeconfig);
   else kc.loadFromDefault();
   return kc;
+}
+
+/** Namespace labels for the Pod Security check, read with the same credentials, cached. */
+export function namespaceLookup(kc: KubeConfig): NamespaceLookup {
+  return cachedLookup(apiLabelReader(kc.makeApiClient(CoreV1Api)));
 }
 
 export function clusterSecret(kc: KubeConfig, c: ClusterConfig, names: string[], logger: Logger): TlsSource {

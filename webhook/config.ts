@@ -3,6 +3,7 @@
  * Deployment sets them), then flags (cli.ts); the product never reads env anywhere else.
  */
 import type { V1ResourceRequirements } from '@kubernetes/client-node';
+import type { SidecarProfile } from './sidecar-security';
 
 export const DEFAULT_SIDECAR_IMAGE = 'ghcr.io/iochaos/chaosfs:0.1.0';
 
@@ -10,6 +11,8 @@ export interface InjectionConfig {
   sidecarImage: string;
   sidecarImagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   sidecarResources: V1ResourceRequirements;
+  /** The default security profile; a pod may ask for `capabilities` (less) with an annotation. */
+  sidecarProfile: SidecarProfile;
   /** Empty means every namespace not in `excludeNamespaces`. */
   includeNamespaces: string[];
   /** Checked after `includeNamespaces`; the webhook's own namespace is always added (cli.ts). */
@@ -46,6 +49,7 @@ export const DEFAULT_INJECTION: InjectionConfig = {
     requests: { cpu: '50m', memory: '64Mi' },
     limits: { cpu: '1', memory: '256Mi' },
   },
+  sidecarProfile: 'privileged',
   includeNamespaces: [],
   excludeNamespaces: ['kube-system'],
 };

@@ -11,6 +11,7 @@ import {
   type InjectionConfig,
   type ServerConfig,
 } from './config';
+import { isSidecarProfile, SIDECAR_PROFILES, type SidecarProfile } from './sidecar-security';
 
 export type TlsMode =
   | { kind: 'self-signed'; writeCa?: string }
@@ -41,6 +42,7 @@ export interface Flags {
   webhookConfigName?: string;
   sidecarImage?: string;
   sidecarPullPolicy?: string;
+  sidecarProfile?: string;
   namespaces?: string[];
   excludeNamespaces?: string[];
   bodyLimit?: string;
@@ -109,6 +111,7 @@ export function complete(flags: Flags, env: NodeJS.ProcessEnv = process.env): Op
       sidecarImage: flags.sidecarImage ?? env.IOCHAOS_SIDECAR_IMAGE ?? DEFAULT_INJECTION.sidecarImage,
       sidecarImagePullPolicy: (flags.sidecarPullPolicy ??
         DEFAULT_INJECTION.sidecarImagePullPolicy) as InjectionConfig['sidecarImagePullPolicy'],
+      sidecarProfile: (flags.sidecarProfile ?? DEFAULT_INJECTION.sidecarProfile) as SidecarProfile,
       includeNamespaces: list(flags.namespaces),
       // Never inject into our own namespace: the webhook's pods must start without the webhook.
       excludeNamespaces: [...new Set([...exclude, namespace])],
@@ -158,6 +161,11 @@ export function validate(o: Options, flags: Flags = {}): void {
   if (!['Always', 'IfNotPresent', 'Never'].includes(o.injection.sidecarImagePullPolicy)) {
     throw new UsageError(
       `--sidecar-pull-policy ${o.injection.sidecarImagePullPolicy}: use Always, IfNotPresent or Never`,
+    );
+  }
+  if (!isSidecarProfile(o.injection.sidecarProfile)) {
+    throw new UsageError(
+      `--sidecar-profile ${o.injection.sidecarProfile}: use ${SIDECAR_PROFILES.join(' or ')}`,
     );
   }
   if (o.injection.sidecarImage.trim() === '' || /\s/.test(o.injection.sidecarImage)) {

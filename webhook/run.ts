@@ -1,8 +1,10 @@
 /** Wires the parts together for one running webhook; cli.ts adds flags and signals around it. */
 import * as fs from 'node:fs/promises';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { DestinationStream } from 'pino';
 import { serviceDnsNames } from './config';
 import { createLogger, type Logger } from './log';
+import type { NamespaceLookup } from './namespaces';
 import { createMetrics, type WebhookMetrics } from './metrics';
 import type { Options } from './options';
 import { createApp, type RunningServer, serve } from './server';
@@ -19,7 +21,7 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-async function tlsSource(o: Options, logger: Logger): Promise<TlsSource> {
+async function tlsSource(o: Options, logger: Logger, kc: KubeConfig | undefined): Promise<TlsSource> {
   const names = serviceDnsNames(o.cluster);
   switch (o.tls.kind) {
     case 'self-signed':
@@ -27,8 +29,8 @@ async function tlsSource(o: Options, logger: Logger): Promise<TlsSource> {
     case 'cert-dir':
       return certDir(o.tls.dir, logger);
     case 'secret': {
-      const { clusterSecret, loadKubeConfig } = await import('./cluster-tls.js');
-      return clusterSecret(loadKubeConfig(o.tls.kubeconfig), o.cluster, names, logger);
+      const { clusterSecret } = await import('./cluster-tls.js');
+      return clusterSecret(kc!, o.cluster, names, logger);
     }
   }
 }
@@ -37,14 +39,23 @@ export async function run(o: Options, logDestination?: DestinationStream): Promi
   const logger = createLogger(o.logLevel, logDestination);
   const metrics = createMetrics();
   let ready = false;
+  // Only the Secret mode talks to the API; the other two run without it (and read no namespace labels).
+  let kc: KubeConfig | undefined;
+  let namespaceLookup: NamespaceLookup | undefined;
+  if (o.tls.kind === 'secret') {
+    const cluster = await import('./cluster-tls.js');
+    kc = cluster.loadKubeConfig(o.tls.kubeconfig);
+    namespaceLookup = cluster.namespaceLookup(kc);
+  }
   const app = createApp({
     injection: o.injection,
     logger,
     metrics,
     bodyLimitBytes: o.server.bodyLimitBytes,
     ready: () => ready,
+    namespaceLookup,
   });
-  const source = await tlsSource(o, logger);
+  const source = await tlsSource(o, logger, kc);
   const first = await source.initial();
   if (o.tls.kind === 'self-signed' && o.tls.writeCa !== undefined && first.ca !== undefined) {
     await fs.writeFile(o.tls.writeCa, first.ca);

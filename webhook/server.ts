@@ -17,7 +17,8 @@ import {
 import type { InjectionConfig, ServerConfig } from './config';
 import type { Logger } from './log';
 import type { WebhookMetrics } from './metrics';
-import { mutatePod } from './mutate';
+import { mutatePod, optedIn } from './mutate';
+import type { NamespaceLookup } from './namespaces';
 
 export interface AppDeps {
   injection: InjectionConfig;
@@ -26,6 +27,8 @@ export interface AppDeps {
   bodyLimitBytes: number;
   /** False while starting or draining; /readyz reports it so the Service stops routing to us. */
   ready?: () => boolean;
+  /** The pod's namespace labels (Pod Security); absent when the webhook has no API access. */
+  namespaceLookup?: NamespaceLookup;
   /** The mutation; replaceable so a test can prove that an internal error still admits the pod. */
   mutate?: typeof mutatePod;
 }
@@ -67,7 +70,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(code).json(body);
   };
 
-  const mutateRoute = (req: Request, res: Response): void => {
+  const mutateRoute = async (req: Request, res: Response): Promise<void> => {
     const started = process.hrtime.bigint();
     let review: AdmissionRequest;
     try {
@@ -85,11 +88,17 @@ export function createApp(deps: AppDeps): express.Express {
         return answer(res, 200, started, allow(uid, { warnings: [offTopic] }));
       }
       const pod = podOf(review);
-      const result = mutate(pod, namespace, injection);
+      const ns =
+        deps.namespaceLookup !== undefined && optedIn(pod) ? await deps.namespaceLookup(namespace) : {};
+      const result = mutate(pod, namespace, injection, ns);
       const who = { uid, namespace, name: pod.metadata?.name, generateName: pod.metadata?.generateName };
       if (!result.injected) {
         metrics.skips.inc({ reason: result.reason });
-        logger.debug({ ...who, reason: result.reason }, 'admitted without sidecar');
+        // Warnings reach kubectl only for pods created directly; for a Deployment's pods they go to
+        // the controller, so the log is where an operator finds them.
+        const line = { ...who, reason: result.reason, warnings: result.warnings };
+        if (result.warnings.length > 0) logger.info(line, 'admitted without sidecar');
+        else logger.debug(line, 'admitted without sidecar');
         return answer(res, 200, started, allow(uid, { warnings: result.warnings }));
       }
       const patch = patchBetween(pod, result.pod);
@@ -120,7 +129,7 @@ export function createApp(deps: AppDeps): express.Express {
       if (!req.is('application/json')) {
         metrics.errors.inc({ kind: 'bad_request' });
         metrics.requests.inc({ code: '415' });
-        const got = req.headers['content-type'] ?? 'none';
+        const got = req.headers['content-type'] || 'none';
         return status(res, 415, 'UnsupportedMediaType', `Content-Type is ${got}: send application/json`);
       }
       next();
@@ -158,7 +167,8 @@ export function createApp(deps: AppDeps): express.Express {
         `malformed AdmissionReview: body is not valid JSON (${e.message})`,
       );
     }
-    status(res, code, code === 500 ? 'InternalError' : 'BadRequest', e.message ?? 'request failed');
+    const reason = code === 500 ? 'InternalError' : code === 415 ? 'UnsupportedMediaType' : 'BadRequest';
+    status(res, code, reason, e.message ?? 'request failed');
   });
   return app;
 }

@@ -21,3 +21,17 @@ export const HEALTH_COMMAND = ['chaosfs', 'health'];
 /** Env vars the webhook sets from the downward API, read by the daemon. */
 export const POD_NAME_ENV = 'POD_NAME';
 export const POD_NAMESPACE_ENV = 'POD_NAMESPACE';
+
+/**
+ * The pod label that opts a pod in: the MutatingWebhookConfiguration's objectSelector matches it, so
+ * pods without it never reach the webhook. Same key as the annotation (which the webhook also honours
+ * on pods that reach it, for configurations without the objectSelector).
+ */
+export const INJECT_LABEL = INJECT_ANNOTATION;
+
+/** The namespace label that opts a namespace in (the namespaceSelector), as Istio's `istio-injection`. */
+export const NAMESPACE_INJECTION_LABEL = 'iochaos.dev/injection';
+export const NAMESPACE_INJECTION_ENABLED = 'enabled';
+
+/** Per-pod choice of the sidecar's security profile (see webhook/README.md): "privileged" or "capabilities". */
+export const SIDECAR_PROFILE_ANNOTATION = 'iochaos.dev/sidecar-profile';

@@ -32,7 +32,8 @@ export interface TestDaemon {
   cleanup(): Promise<void>;
 }
 
-export function testDaemon(): TestDaemon {
+/** `wrap`: a command the daemon is started under, e.g. setpriv with a smaller capability set. */
+export function testDaemon(opts: { wrap?: string[] } = {}): TestDaemon {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iochaos-daemon-'));
   const socket = path.join(dir, 'chaosfs.sock');
   const env = {
@@ -49,7 +50,8 @@ export function testDaemon(): TestDaemon {
     env,
     socket,
     async start(extraEnv = {}) {
-      const child = spawn(process.execPath, [CHAOSFS_CLI, 'daemon'], {
+      const [cmd, ...args] = [...(opts.wrap ?? []), process.execPath, CHAOSFS_CLI, 'daemon'];
+      const child = spawn(cmd!, args, {
         env: { ...env, ...extraEnv },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

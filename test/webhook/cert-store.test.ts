@@ -23,7 +23,8 @@ import {
 import { serviceDnsNames } from '../../webhook/config';
 import { createLogger } from '../../webhook/log';
 import { FakeApiServer, status } from '../support/apiserver';
-import { type Json, LogCapture } from './helpers';
+import { parse } from 'yaml';
+import { type Json, LogCapture, REPO_ROOT } from './helpers';
 
 const NS = 'iochaos-system';
 const SECRET = 'iochaos-webhook-tls';
@@ -71,6 +72,23 @@ describe('webhook: certificates in a Secret, caBundle in the MutatingWebhookConf
   const storedSecret = () => api.get('', 'secrets', NS, SECRET) as Json;
   const storedBundle = () => Buffer.from(storedSecret().data['ca-bundle.crt'], 'base64').toString('utf8');
 
+  /** Two replicas whose reads both complete before either writes: the race is forced, not hoped for. */
+  async function racingReplicas() {
+    let arrived = 0;
+    let release!: () => void;
+    const barrier = new Promise<void>((r) => (release = r));
+    const gated = (c: SecretClient): SecretClient => ({
+      ...c,
+      read: async () => {
+        const s = await c.read();
+        if (++arrived === 2) release();
+        await barrier;
+        return s;
+      },
+    });
+    return Promise.all([ensure(gated(replica().secrets)), ensure(gated(replica().secrets))]);
+  }
+
   beforeEach(async () => {
     api = await FakeApiServer.start();
     api.create('', 'namespaces', undefined, { metadata: { name: NS } });
@@ -101,26 +119,57 @@ describe('webhook: certificates in a Secret, caBundle in the MutatingWebhookConf
   });
 
   it("two replicas starting together agree on one Secret; the loser adopts the winner's CA", async () => {
-    // Both reads complete before either write: the race is forced, not hoped for.
-    const [a, b] = [replica().secrets, replica().secrets];
-    let arrived = 0;
-    let release!: () => void;
-    const barrier = new Promise<void>((r) => (release = r));
-    const gated = (c: SecretClient): SecretClient => ({
-      ...c,
-      read: async () => {
-        const s = await c.read();
-        if (++arrived === 2) release();
-        await barrier;
-        return s;
-      },
-    });
-    const [ra, rb] = await Promise.all([ensure(gated(a)), ensure(gated(b))]);
+    const [ra, rb] = await racingReplicas();
     assert.deepEqual([ra.outcome, rb.outcome].sort(), ['adopted', 'created']);
     assert.deepEqual(ra.bundle, rb.bundle);
     const creates = writes('/secrets').filter((r) => r.method === 'POST');
     assert.deepEqual(creates.map((r) => r.status).sort(), [201, 409]);
     assert.equal(api.store.list(api.resource('', 'secrets'), NS).items.length, 1);
+  });
+
+  it('the empty Secret the manifests ship is filled in by update alone (the Role has no create), once, by two racing replicas', async () => {
+    const shipped = parse(fs.readFileSync(path.join(REPO_ROOT, 'manifests/secret.yaml'), 'utf8')) as Json;
+    assert.equal(shipped.metadata.name, SECRET);
+    api.create('', 'secrets', NS, shipped);
+    const [ra, rb] = await racingReplicas();
+    assert.deepEqual([ra.outcome, rb.outcome].sort(), ['adopted', 'created']);
+    assert.deepEqual(ra.bundle, rb.bundle);
+    assert.deepEqual(
+      writes('/secrets')
+        .map((r) => [r.method, r.status])
+        .sort(),
+      [
+        ['PUT', 200],
+        ['PUT', 409],
+      ],
+      'no POST: the webhook never needs to create the Secret',
+    );
+    const s = storedSecret();
+    assert.equal(s.type, 'Opaque');
+    assert.equal(Buffer.from(s.data['tls.crt'], 'base64').toString(), ra.bundle.serving.cert);
+  });
+
+  it('a deleted Secret that the webhook may not create fails naming the manifests to re-apply', async () => {
+    // The Role as manifests/rbac.yaml ships it: no create on secrets, worded as the RBAC authorizer does.
+    const message =
+      'secrets is forbidden: User "system:serviceaccount:iochaos-system:iochaos-webhook" cannot create ' +
+      'resource "secrets" in API group "" in the namespace "iochaos-system"';
+    api.routes.add('POST', `/api/v1/namespaces/${NS}/secrets`, (ctx) =>
+      ctx.send(403, {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message,
+        reason: 'Forbidden',
+        details: { kind: 'secrets' },
+        code: 403,
+      }),
+    );
+    await assert.rejects(
+      ensure(replica().secrets),
+      /cannot create resource "secrets".*manifests\/secret\.yaml.*kubectl apply -k manifests\//,
+    );
   });
 
   it('two replicas keep the caBundle steady: one value ever written, no writes on resync', async () => {

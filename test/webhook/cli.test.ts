@@ -126,6 +126,10 @@ describe('iochaos-webhook (the command)', function () {
     ],
     [['--self-signed', '--namespaces', 'Bad_NS'], /--namespaces "Bad_NS" is not a valid Kubernetes name/],
     [['--self-signed', '--body-limit', '1Ki'], /--body-limit below 64Ki/],
+    [
+      ['--self-signed', '--sidecar-profile', 'root'],
+      /--sidecar-profile root: use privileged or capabilities/,
+    ],
     [['--bogus'], /Unknown argument: bogus/],
   ];
   for (const [args, message] of usage) {

@@ -49,7 +49,12 @@ export interface TestWebhook {
 }
 
 export async function startWebhook(
-  opts: { injection?: InjectionConfig; server?: Partial<ServerConfig>; mutate?: AppDeps['mutate'] } = {},
+  opts: {
+    injection?: InjectionConfig;
+    server?: Partial<ServerConfig>;
+    mutate?: AppDeps['mutate'];
+    namespaceLookup?: AppDeps['namespaceLookup'];
+  } = {},
 ): Promise<TestWebhook> {
   const bundle = createBundle(['localhost', '127.0.0.1']);
   const logs = new LogCapture();
@@ -61,6 +66,7 @@ export async function startWebhook(
     metrics,
     bodyLimitBytes: opts.server?.bodyLimitBytes ?? DEFAULT_SERVER.bodyLimitBytes,
     mutate: opts.mutate,
+    namespaceLookup: opts.namespaceLookup,
   });
   const server = await serve(
     app,

@@ -15,8 +15,17 @@ import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import * as fs from 'node:fs';
+import { parse } from 'yaml';
+import {
+  INJECT_ANNOTATION,
+  INJECT_LABEL,
+  NAMESPACE_INJECTION_ENABLED,
+  NAMESPACE_INJECTION_LABEL,
+} from '../../sidecar/api/names';
 import { DEFAULT_CLUSTER } from '../../webhook/config';
 import { type Json, REPO_ROOT } from './helpers';
 
@@ -24,6 +33,7 @@ import { type Json, REPO_ROOT } from './helpers';
 const MODELS: Record<string, new (o: any) => { validate(): void }> = {
   'v1/Namespace': Namespace,
   'v1/ServiceAccount': ServiceAccount,
+  'v1/Secret': Secret,
   'v1/Service': Service,
   'apps/v1/Deployment': Deployment,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
@@ -120,20 +130,33 @@ describe('manifests: kubectl kustomize manifests/', () => {
         scope: 'Namespaced',
       },
     ]);
+    // Opt-in by namespace label and pod label, so other pods never reach the webhook.
+    assert.deepEqual(w.namespaceSelector.matchLabels, {
+      [NAMESPACE_INJECTION_LABEL]: NAMESPACE_INJECTION_ENABLED,
+    });
+    assert.deepEqual(w.objectSelector, { matchLabels: { [INJECT_LABEL]: 'true' } });
+    assert.equal(INJECT_LABEL, INJECT_ANNOTATION, 'one key for the label and the annotation');
     const expr = w.namespaceSelector.matchExpressions[0];
     assert.equal(expr.key, 'kubernetes.io/metadata.name');
     assert.equal(expr.operator, 'NotIn');
     assert.deepEqual([...expr.values].sort(), ['iochaos-system', 'kube-system']);
   });
 
-  it('RBAC: the webhook gets its own Secret and its one configuration by name, and nothing else', () => {
+  it('RBAC: the webhook gets its own Secret and its one configuration by name, reads namespaces, and nothing else', () => {
     const role = one('Role', 'iochaos-webhook');
-    for (const r of role.rules) {
-      assert.deepEqual(r.resources, ['secrets']);
-      if (r.verbs.includes('create'))
-        assert.deepEqual(r.verbs, ['create'], 'create is the only verb without a name');
-      else assert.deepEqual(r.resourceNames, [DEFAULT_CLUSTER.secretName]);
-    }
+    assert.deepEqual(role.rules, [
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: [DEFAULT_CLUSTER.secretName],
+        verbs: ['get', 'update'],
+      },
+    ]);
+    // No create (it cannot be limited by name): the Secret ships with the manifests, empty.
+    const secret = one('Secret', DEFAULT_CLUSTER.secretName);
+    assert.equal(secret.metadata.namespace, DEFAULT_CLUSTER.namespace);
+    assert.equal(secret.type, 'Opaque');
+    assert.equal(secret.data, undefined, 'a re-apply must have no data field to reset');
     const cr = one('ClusterRole', 'iochaos-webhook');
     assert.deepEqual(cr.rules, [
       {
@@ -142,6 +165,7 @@ describe('manifests: kubectl kustomize manifests/', () => {
         resourceNames: [DEFAULT_CLUSTER.webhookConfigName],
         verbs: ['get', 'patch'],
       },
+      { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] },
     ]);
     for (const b of [one('RoleBinding'), one('ClusterRoleBinding')]) {
       assert.deepEqual(b.subjects, [
@@ -149,6 +173,30 @@ describe('manifests: kubectl kustomize manifests/', () => {
       ]);
       assert.equal(b.roleRef.name, 'iochaos-webhook');
     }
+  });
+
+  it('iochaos-user is bound per namespace only: no ClusterRoleBinding ships, and the example RoleBinding validates', () => {
+    assert.ok(
+      !objects.some((o) => o.kind === 'ClusterRoleBinding' && o.roleRef.name === 'iochaos-user'),
+      'pods/exec into the sidecar is root on the node: never cluster-wide',
+    );
+    const file = path.join(REPO_ROOT, 'manifests/examples/iochaos-user-rolebinding.yaml');
+    const text = fs.readFileSync(file, 'utf8');
+    const rb = parse(text) as Json;
+    new RoleBinding(rb as never).validate();
+    assert.equal(rb.kind, 'RoleBinding');
+    assert.deepEqual(rb.roleRef, {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'iochaos-user',
+    });
+    assert.ok(rb.metadata.namespace, 'a RoleBinding lives in the namespace it grants');
+    assert.match(text, /root on the node/);
+    assert.match(text, new RegExp(`${NAMESPACE_INJECTION_LABEL}=${NAMESPACE_INJECTION_ENABLED}`));
+    assert.match(
+      one('ClusterRole', 'iochaos-user').metadata.annotations['iochaos.dev/bind-with'],
+      /RoleBinding/,
+    );
   });
 
   it('a ClusterRole for plugin users: get pods, create pods/exec', () => {

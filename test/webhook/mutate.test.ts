@@ -13,11 +13,14 @@ import {
   DEFAULT_STATE_DIR,
   HEALTH_COMMAND,
   INJECT_ANNOTATION,
+  INJECT_LABEL,
   POD_NAME_ENV,
   POD_NAMESPACE_ENV,
   SIDECAR_NAME,
+  SIDECAR_PROFILE_ANNOTATION,
 } from '../../sidecar/api/names';
-import { mutatePod } from '../../webhook/mutate';
+import { POD_SECURITY_ENFORCE_LABEL, mutatePod } from '../../webhook/mutate';
+import { SIDECAR_CAPABILITIES } from '../../webhook/sidecar-security';
 import { CASES, alreadyInjectedPod, barePod, deploymentPod, review } from './fixtures';
 import { type Json, REPO_ROOT, TEST_INJECTION, type TestWebhook, startWebhook } from './helpers';
 
@@ -219,6 +222,204 @@ describe('webhook: mutation of realistic AdmissionReviews', () => {
     assert.equal(patched.spec.shareProcessNamespace, undefined);
     sidecarOf(patched);
     assert.match(json.response.warnings[0], /hostPID/);
+  });
+
+  const skipped: [string, () => Json, RegExp][] = [
+    [
+      'an init container named chaosfs',
+      () =>
+        review(barePod({ initContainers: [{ name: SIDECAR_NAME, image: 'busybox:1.36', args: ['true'] }] }), {
+          namespace: 'default',
+        }),
+      /already has an init container named chaosfs/,
+    ],
+    [
+      'an app container named chaosfs that is not the sidecar',
+      () => {
+        const pod = barePod();
+        (pod.spec as Json).containers[0].name = SIDECAR_NAME;
+        return review(pod, { namespace: 'default' });
+      },
+      /already has a container named chaosfs.*Rename/,
+    ],
+    [
+      'a pod with nodeSelector kubernetes.io/os: windows',
+      () => review(barePod({ nodeSelector: { 'kubernetes.io/os': 'windows' } }), { namespace: 'default' }),
+      /only run on Windows nodes/,
+    ],
+    [
+      'a pod whose required node affinity allows only Windows',
+      () =>
+        review(
+          barePod({
+            affinity: {
+              nodeAffinity: {
+                requiredDuringSchedulingIgnoredDuringExecution: {
+                  nodeSelectorTerms: [
+                    { matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['windows'] }] },
+                    { matchExpressions: [{ key: 'kubernetes.io/os', operator: 'NotIn', values: ['linux'] }] },
+                  ],
+                },
+              },
+            },
+          }),
+          { namespace: 'default' },
+        ),
+      /only run on Windows nodes/,
+    ],
+    [
+      'a pod asking for an unknown sidecar profile',
+      () =>
+        review(barePod({}, { [INJECT_ANNOTATION]: 'true', [SIDECAR_PROFILE_ANNOTATION]: 'root' }), {
+          namespace: 'default',
+        }),
+      /sidecar-profile is "root"/,
+    ],
+    [
+      'a pod labelled "True" (a near miss)',
+      () => {
+        const pod = barePod({}, {});
+        (pod.metadata as Json).labels[INJECT_LABEL] = 'True';
+        return review(pod, { namespace: 'default' });
+      },
+      /only "true"/,
+    ],
+  ];
+  for (const [what, make, warning] of skipped) {
+    it(`${what}: no sidecar, allowed, and a warning saying why`, async () => {
+      const rev = make();
+      const { status, json } = await wh.post(rev);
+      assert.equal(status, 200);
+      assert.equal(json.response.allowed, true);
+      assert.equal(json.response.patch, undefined);
+      assert.equal(json.response.warnings?.length, 1, JSON.stringify(json.response));
+      assert.match(json.response.warnings[0], warning);
+    });
+  }
+
+  it('a pod that prefers Windows, or may run on Linux too, still gets the sidecar', () => {
+    const either = barePod({
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              { matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['windows'] }] },
+              { matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['linux'] }] },
+            ],
+          },
+          preferredDuringSchedulingIgnoredDuringExecution: [
+            {
+              weight: 1,
+              preference: {
+                matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['windows'] }],
+              },
+            },
+          ],
+        },
+      },
+    });
+    assert.equal(mutatePod(either as never, 'default', TEST_INJECTION).injected, true);
+  });
+
+  it('the label alone opts in (what the objectSelector sends)', async () => {
+    const pod = barePod({}, {});
+    (pod.metadata as Json).labels[INJECT_LABEL] = 'true';
+    const rev = review(pod, { namespace: 'default' }) as Json;
+    const { json } = await wh.post(rev);
+    const patched = applyPatch(structuredClone(rev.request.object), decodePatch(json.response))
+      .newDocument as Json;
+    assertApiServerRules(patched);
+    sidecarOf(patched);
+  });
+
+  it('Pod Security: a namespace enforcing baseline or restricted gets no sidecar and a warning; privileged, warn-only or an unreadable one inject', () => {
+    const pod = barePod() as never;
+    for (const level of ['baseline', 'restricted']) {
+      const r = mutatePod(pod, 'shop', TEST_INJECTION, {
+        labels: {
+          [POD_SECURITY_ENFORCE_LABEL]: level,
+          [POD_SECURITY_ENFORCE_LABEL.replace('enforce', 'warn')]: 'privileged',
+        },
+      });
+      assert.equal(r.injected, false);
+      assert.equal(!r.injected && r.reason, 'pod-security');
+      assert.match(r.warnings[0]!, new RegExp(`enforces Pod Security "${level}".*enforce=privileged`));
+    }
+    for (const labels of [
+      { [POD_SECURITY_ENFORCE_LABEL]: 'privileged' } as Record<string, string>,
+      { 'pod-security.kubernetes.io/warn': 'restricted' },
+      {},
+    ]) {
+      const r = mutatePod(pod, 'shop', TEST_INJECTION, { labels });
+      assert.equal(r.injected, true, JSON.stringify(labels));
+      assert.deepEqual(r.warnings, []);
+    }
+    const unknown = mutatePod(pod, 'shop', TEST_INJECTION, { unreadable: 'no answer within 1500 ms' });
+    assert.equal(unknown.injected, true);
+    assert.match(
+      unknown.warnings[0]!,
+      /could not read namespace shop \(no answer within 1500 ms\).*will be refused/,
+    );
+  });
+
+  it('the capabilities profile: exactly the listed capabilities, /dev/fuse from the node, not privileged; the pod validates', async () => {
+    for (const [name, wh2] of [
+      ['per pod, by annotation', wh],
+      [
+        'by the webhook default',
+        await startWebhook({ injection: { ...TEST_INJECTION, sidecarProfile: 'capabilities' } }),
+      ],
+    ] as const) {
+      try {
+        const pod = barePod(
+          {},
+          { [INJECT_ANNOTATION]: 'true', [SIDECAR_PROFILE_ANNOTATION]: 'capabilities' },
+        );
+        const rev = review(pod, { namespace: 'default' }) as Json;
+        const { json } = await wh2.post(rev);
+        const patched = applyPatch(structuredClone(rev.request.object), decodePatch(json.response))
+          .newDocument as Json;
+        assertApiServerRules(patched);
+        const sc = sidecarOf(patched);
+        assert.equal(sc.securityContext.privileged, false, name);
+        assert.deepEqual(sc.securityContext.capabilities, {
+          drop: ['ALL'],
+          add: SIDECAR_CAPABILITIES.map((c) => c.cap),
+        });
+        assert.equal(
+          sc.securityContext.allowPrivilegeEscalation,
+          undefined,
+          'the API server refuses false with SYS_ADMIN',
+        );
+        assert.equal(sc.securityContext.seccompProfile.type, 'Unconfined');
+        assert.equal(sc.securityContext.appArmorProfile.type, 'Unconfined');
+        const fuse = sc.volumeMounts.find((m: Json) => m.mountPath === '/dev/fuse');
+        const vol = patched.spec.volumes.find((v: Json) => v.name === fuse.name);
+        assert.deepEqual(vol.hostPath, { path: '/dev/fuse', type: 'CharDevice' });
+      } finally {
+        if (wh2 !== wh) await wh2.close();
+      }
+    }
+  });
+
+  it('a pod cannot ask for the privileged profile when the webhook is set to capabilities', () => {
+    const cfg = { ...TEST_INJECTION, sidecarProfile: 'capabilities' as const };
+    const r = mutatePod(
+      barePod({}, { [INJECT_ANNOTATION]: 'true', [SIDECAR_PROFILE_ANNOTATION]: 'privileged' }) as never,
+      'default',
+      cfg,
+    );
+    assert.equal(r.injected, false);
+    assert.match(r.warnings[0]!, /cannot ask for more privilege/);
+  });
+
+  it('every capability in the list says what uses it, and the README lists the same ones', () => {
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'webhook/README.md'), 'utf8');
+    for (const { cap, why } of SIDECAR_CAPABILITIES) {
+      assert.match(cap, /^[A-Z_]+$/);
+      assert.ok(why.length > 20, cap);
+      assert.match(readme, new RegExp(`\\bCAP_${cap}\\b`), `webhook/README.md does not list CAP_${cap}`);
+    }
   });
 
   it('mutatePod never changes its input', () => {

@@ -350,14 +350,20 @@ describe('webhook: HTTPS server', () => {
   });
 
   it('serves a new certificate to new connections after setTls, without a restart', async () => {
-    const s1 = await tlsConnect(wh.port, { ca: wh.ca });
-    const before = s1.getPeerCertificate().fingerprint256;
-    s1.destroy();
-    const ca = createBundle(['localhost']).ca;
-    wh.server.setTls(createServingCert(ca, ['localhost']));
-    const s2 = await tlsConnect(wh.port, { ca: ca.cert });
-    assert.notEqual(s2.getPeerCertificate().fingerprint256, before);
-    s2.destroy();
+    // Its own server: the shared one must keep the certificate the other tests trust.
+    const own = await startWebhook();
+    try {
+      const s1 = await tlsConnect(own.port, { ca: own.ca });
+      const before = s1.getPeerCertificate().fingerprint256;
+      s1.destroy();
+      const ca = createBundle(['localhost']).ca;
+      own.server.setTls(createServingCert(ca, ['localhost']));
+      const s2 = await tlsConnect(own.port, { ca: ca.cert });
+      assert.notEqual(s2.getPeerCertificate().fingerprint256, before);
+      s2.destroy();
+    } finally {
+      await own.close();
+    }
   });
 
   it('a malformed review never reaches the mutation: bad input is not an internal error', async () => {
