@@ -30,7 +30,6 @@ export interface IOChaosPlan {
   containerNames?: string[];
   volumePath: string;
   rule: RuleInput;
-  duration?: string;
 }
 
 const SPEC_FIELDS = [
@@ -247,6 +246,8 @@ export function translateIOChaos(
   }
   const rule = Object.fromEntries(
     Object.entries({
+      // A stable id: applying the same IOChaos again replaces its rule instead of stacking another.
+      id: `${ownNs ?? namespaceFlag ?? defaultNamespace}/${name}`,
       action,
       path,
       // Chaos Mesh's docs write methods in capitals (READ); the method names are lower-case.
@@ -256,6 +257,7 @@ export function translateIOChaos(
       errno: spec.errno,
       attr: spec.attr === undefined ? undefined : attr(spec.attr),
       mistake: spec.mistake,
+      duration: spec.duration,
     }).filter(([, v]) => v !== undefined),
   ) as RuleInput;
   return {
@@ -271,16 +273,17 @@ export function translateIOChaos(
     containerNames,
     volumePath,
     rule,
-    duration: spec.duration as string | undefined,
   };
 }
 
-/** The selector's parts the list API cannot apply: annotations, phases, pod names, nodes. */
+/**
+ * The selector's parts the list API cannot apply: annotations, phases, nodes. (selector.pods is not
+ * among them: Chaos Mesh takes the pods it names as given, whatever the other selectors say.)
+ */
 export function matchesPlan(pod: V1Pod, plan: IOChaosPlan): boolean {
   const md = pod.metadata ?? {};
   if (!Object.entries(plan.annotations).every(([k, v]) => md.annotations?.[k] === v)) return false;
   if (plan.phases && !plan.phases.includes(pod.status?.phase ?? '')) return false;
-  if (plan.podNames && !(plan.podNames[md.namespace ?? ''] ?? []).includes(md.name ?? '')) return false;
   if (plan.nodes && !plan.nodes.includes(pod.spec?.nodeName ?? '')) return false;
   return true;
 }
