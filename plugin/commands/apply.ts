@@ -143,7 +143,7 @@ export async function runApply(o: ApplyOptions, reach: KubePodReach): Promise<nu
     const results = await reach.sendTo(pods, injectExchange(shape, [plan.rule]), choice);
     all.push(...results);
     if (!structured(o.output)) {
-      printResults(results, (r) => injectedLine(shape, r, ` (IOChaos ${plan.name})`));
+      printResults(results, (r) => injectedLine(shape, r));
     }
   }
   if (structured(o.output) && o.dryRun !== 'client') printStructuredResults(all, o.output);

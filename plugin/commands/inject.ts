@@ -40,8 +40,15 @@ export interface InjectOptions {
  * replaces itself instead of stacking (two identical delays would add up).
  */
 export function defaultRuleId(prefix: string, rule: RuleInput): string {
-  const canonical = JSON.stringify(rule, Object.keys(rule).sort());
-  return `${prefix}-${createHash('sha256').update(canonical).digest('hex').slice(0, 8)}`;
+  return `${prefix}-${createHash('sha256').update(canonicalJson(rule)).digest('hex').slice(0, 8)}`;
+}
+
+/** JSON with every object's keys sorted, at every depth: the same rule always reads the same. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value !== 'object' || value === null) return JSON.stringify(value);
+  const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
 
 export function completeInject(cmd: FaultCommand, argv: Record<string, unknown>): InjectOptions {
@@ -114,21 +121,21 @@ interface InjectReply {
 
 const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 'es'}`;
 
-/** The one-line result of an injection at one place; `extra` names where the rule came from. */
+/** The one-line result of an injection at one place: what, where, which rule, how many processes. */
 export function injectedLine(
   o: Pick<InjectOptions, 'volumePath' | 'rule'> & InjectShape,
   r: Reached,
-  extra = '',
 ): string {
   const result = (r.reply.ok ? r.reply.result : {}) as InjectReply;
   const pids = result.pids ?? result.injections?.[0]?.pids ?? [];
   const replaced = result.replaced?.includes(o.rule.id!) ?? false;
   const verb =
     o.dryRun === 'server' ? 'would inject' : r.added ? (replaced ? 'replaced' : 'added') : 'injected';
-  const where = `at ${o.volumePath}${extra} (rule ${o.rule.id}, ${plural(pids.length, 'process')})`;
+  const where = `at ${o.volumePath} (rule ${o.rule.id}, ${plural(pids.length, 'process')})`;
   if (o.dryRun === 'server') return `${verb} ${summary(o.rule)} ${where}; server dry run: nothing changed`;
+  // A new injection's only rule ends it; an added rule ends on its own.
   const until = o.rule.duration
-    ? `, ends in ${o.rule.duration}`
+    ? `, ${r.added ? 'ends' : 'recovers'} in ${o.rule.duration}`
     : `; undo with: kubectl iochaos recover ${followUp(r)}`;
   return `${verb} ${summary(o.rule)} ${where}${until}`;
 }

@@ -55,12 +55,20 @@ export const METHODS = [
 export type Method = (typeof METHODS)[number];
 
 /**
- * Methods that never reach a path-based FUSE file system: the kernel keeps inode lifetimes (forget),
- * POSIX locks (getlk, setlk) and block maps (bmap) to itself. A rule naming only these would match
- * nothing, so it is refused (sidecar/faults/methods.ts maps every ChaosFS operation; a test keeps the
- * two in step).
+ * Methods that never reach ChaosFS, a path-based FUSE file system: the kernel keeps inode lifetimes
+ * (forget), POSIX locks (getlk, setlk) and block maps (bmap) to itself, and ChaosFS serves directories
+ * with readdir alone (no opendir, releasedir, fsyncdir). A rule naming only these would match nothing,
+ * so it is refused (sidecar/faults/methods.ts maps every ChaosFS operation; a test keeps the two in step).
  */
-export const NEVER_REACHED_METHODS: readonly Method[] = ['forget', 'getlk', 'setlk', 'bmap'];
+export const NEVER_REACHED_METHODS: readonly Method[] = [
+  'forget',
+  'opendir',
+  'releasedir',
+  'fsyncdir',
+  'getlk',
+  'setlk',
+  'bmap',
+];
 
 export const ACTIONS = ['latency', 'fault', 'attrOverride', 'mistake', 'bandwidth', 'diskFull'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -254,7 +262,7 @@ const common = {
     .array(z.enum(METHODS))
     .min(1)
     .refine((ms) => !ms.every((m) => NEVER_REACHED_METHODS.includes(m)), {
-      message: `these methods never reach ChaosFS (the kernel keeps forget, getlk, setlk and bmap to itself), so the rule would match nothing: name others, e.g. read,write`,
+      message: `${NEVER_REACHED_METHODS.join(', ')} never reach ChaosFS (the kernel keeps inode lifetimes, locks and block maps to itself; directories are read with readdir), so this rule would match nothing: name others, e.g. read,write,readdir`,
     })
     .optional(),
   percent: z.number().min(0).max(100).optional(),

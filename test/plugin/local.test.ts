@@ -24,7 +24,9 @@ describe('kubectl iochaos on a local process: safe flags, honest rules', functio
   let d: TestDaemon;
   let t: Target;
   let pid: string;
-  const injected = () => t.mountTable().some((l) => l.includes('fuse.chaosfs'));
+  /** The target's mounts at and under its volume: other jobs' mounts elsewhere come and go meanwhile. */
+  const volumeMounts = () => t.mountTable().filter((l) => l.split(' ')[2].startsWith(t.volume));
+  const injected = () => volumeMounts().some((l) => l.includes('fuse.chaosfs'));
   const ok = (r: { status: number | null; stdout: string; stderr: string }) => {
     assert.equal(r.status, 0, `exit 0, got ${r.status}: ${r.stderr}`);
     return r.stdout;
@@ -58,7 +60,7 @@ describe('kubectl iochaos on a local process: safe flags, honest rules', functio
   });
 
   it('--dry-run=client and --dry-run=server never inject; server has the daemon check the target', () => {
-    const before = t.mountTable();
+    const before = volumeMounts();
     const client = d.cli('delay', pid, '--path', `${t.volume}/`, '--delay', '10ms', '--dry-run=client');
     const [planned] = JSON.parse(ok(client)) as { request: { volumePath: string; dryRun?: boolean } }[];
     assert.equal(planned.request.volumePath, t.volume, '--path /vol/ is normalised to /vol');
@@ -75,7 +77,7 @@ describe('kubectl iochaos on a local process: safe flags, honest rules', functio
     assert.equal(missing.status, 3, missing.stderr);
     assert.equal(missing.stderr, `${pid}: error: --path: /no/such does not exist in the target (no /no)\n`);
 
-    assert.deepEqual(t.mountTable(), before, "the target's mount table did not change");
+    assert.deepEqual(volumeMounts(), before, "the target's mount table did not change");
     assert.equal(injected(), false);
     assert.deepEqual(ruleIds(), [], 'the daemon holds no injection');
 
@@ -161,11 +163,11 @@ describe('kubectl iochaos on a local process: safe flags, honest rules', functio
     assert.deepEqual(ruleIds(), [['stays']]);
 
     ok(d.cli('recover', pid));
-    const before = t.mountTable();
+    const before = volumeMounts();
     ok(d.cli('delay', pid, '--path', t.volume, '--delay', '1ms', '--duration', '5s'));
     assert.ok(injected());
     await until('the injection recovers with its last rule', () => !injected());
-    assert.deepEqual(t.mountTable(), before);
+    assert.deepEqual(volumeMounts(), before);
     assert.deepEqual(ruleIds(), []);
   });
 
@@ -211,7 +213,7 @@ describe('kubectl iochaos on a local process: safe flags, honest rules', functio
       [
         ['fault', pid, '--path', t.volume, '--errno', 'EIO', '--methods', 'forget,getlk'],
         2,
-        'error: --methods: these methods never reach ChaosFS (the kernel keeps forget, getlk, setlk and bmap to itself), so the rule would match nothing: name others, e.g. read,write\n',
+        'error: --methods: forget, opendir, releasedir, fsyncdir, getlk, setlk, bmap never reach ChaosFS (the kernel keeps inode lifetimes, locks and block maps to itself; directories are read with readdir), so this rule would match nothing: name others, e.g. read,write,readdir\n',
       ],
       [
         ['delay', pid, '--path', t.volume, '--delay', '99999999999999999999h'],
