@@ -91,9 +91,11 @@ async function main() {
     );
   });
 
-  // Run without blocking, so the app's rows keep printing while the command works; the new phase
-  // starts when the command has returned (the rules are on, or off).
+  // Run without blocking, so the app's rows keep printing while the command works. While it runs the
+  // rules are changing (an inject turns them on at its end, a recover off at its start): those rows
+  // say so; the new phase starts when the command has returned.
   const kubectl = async (phase: string, ...args: string[]) => {
+    setPhase(`(${args[0]} running)`);
     const child = spawn(process.execPath, [PLUGIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
