@@ -8,38 +8,37 @@ import { hideBin } from 'yargs/helpers';
 import { completeInject, runInject, validateInject } from './commands/inject';
 import { completeRecover, runRecover, validateRecover } from './commands/recover';
 import { completeStatus, runStatus } from './commands/status';
-import { formatError } from './errors';
+import { cobraOutput, complete, script } from './completion';
+import { EXIT, exitCodeOf, formatError } from './errors';
+import {
+  APPLY_FLAGS,
+  commandTable,
+  DRY_RUN_FLAG,
+  KUBE_FLAGS,
+  RECOVER_FLAGS,
+  STATUS_FLAGS,
+  type FlagSet,
+} from './flags';
 import type { KubePodReach } from './kube/reach-pods';
 import type { PodReach, ReachOptions } from './reach';
 import { COMMON_FLAGS, FAULT_COMMANDS } from './rule-flags';
 
 const say = (line: string) => process.stderr.write(line + '\n');
 
-function kubeFlags<T>(y: Argv<T>) {
-  return y
-    .option('namespace', {
-      alias: 'n',
-      type: 'string',
-      describe: "namespace of the target (default: the context's)",
-    })
-    .option('context', { type: 'string', describe: 'kubeconfig context to use' })
-    .option('kubeconfig', { type: 'string', describe: 'path to the kubeconfig file' })
-    .option('container', {
-      alias: 'c',
-      type: 'string',
-      describe: 'target container (default: the only app container)',
-    })
-    .option('selector', {
-      alias: 'l',
-      type: 'string',
-      describe: 'target every pod matching this label selector',
-    })
-    .option('output', {
-      alias: 'o',
-      type: 'string',
-      choices: ['json', 'yaml', 'wide'],
-      describe: 'output format',
-    });
+function withFlags<T>(y: Argv<T>, ...sets: FlagSet[]): Argv<T> {
+  let out = y;
+  for (const set of sets) for (const [name, opt] of Object.entries(set)) out = out.option(name, opt);
+  return out;
+}
+
+/**
+ * yargs prints examples after the options; a person looks for them first. So they go into the usage
+ * text, before everything else.
+ */
+function usage(line: string, what: string, examples: [string, string][]): string {
+  // kubectl's own layout: a comment line, then the command.
+  const lines = examples.map(([ex, why]) => `  # ${why}\n  ${ex}`);
+  return `${line}\n\n${what}\n\nExamples:\n${lines.join('\n\n')}`;
 }
 
 /**
@@ -62,6 +61,7 @@ function lazyPodReach(argv: Record<string, unknown>): PodReach {
   return {
     send: (ref, exchange, scope) => pods().send(ref, exchange, scope),
     plan: (ref, build, scope) => pods().plan(ref, build, scope),
+    injected: (all, exchange) => pods().injected(all, exchange),
   };
 }
 
@@ -74,45 +74,51 @@ async function run(fn: () => Promise<number>): Promise<void> {
     process.exitCode = await fn();
   } catch (err) {
     process.stderr.write(formatError(err) + '\n');
-    process.exitCode = 1;
+    process.exitCode = exitCodeOf(err);
   }
 }
 
-let cli = yargs(hideBin(process.argv))
+const args = hideBin(process.argv);
+const commandName = args.find((a) => !a.startsWith('-'));
+
+const EXIT_CODES =
+  `Exit codes: ${EXIT.ok} done; ${EXIT.failed} failed; ${EXIT.usage} bad command line or input (nothing sent); ` +
+  `${EXIT.notFound} target not found; ${EXIT.partial} some targets done, others failed.`;
+
+let cli = yargs(args)
   .scriptName('kubectl iochaos')
   .usage(
-    '$0 <command> TARGET [options]\n\n' +
+    usage(
+      '$0 <command> TARGET [options]',
       'Inject file-system faults into a running app, without restarting it, and recover.\n' +
-      'TARGET: pid/N (a local process, as root), pod/NAME, deployment/NAME, statefulset/NAME, or -l SELECTOR.',
+        'TARGET: pid/N (a local process, as root), pod/NAME, deployment/NAME, statefulset/NAME, or -l SELECTOR.',
+      [
+        ['$0 delay pod/web-0 --path /data --delay 10ms --percent 50', 'half the calls on /data wait 10 ms'],
+        ['$0 fault pid/1234 --path /data --errno EIO --methods write --percent 10', '10% of writes fail'],
+        [
+          '$0 delay deployment/web -n shop --path /data --delay 100ms --methods read',
+          'every pod of a deployment',
+        ],
+        ['$0 apply -f io-latency.yaml', 'run a Chaos Mesh IOChaos experiment'],
+        ['$0 status -A', 'every injection in every injected pod'],
+        ['$0 recover pod/web-0', 'put everything back'],
+      ],
+    ),
   )
-  .example('$0 delay pod/web-0 --path /data --delay 10ms --percent 50', 'half the calls on /data wait 10 ms')
-  .example('$0 fault pid/1234 --path /data --errno EIO --methods write --percent 10', '10% of writes fail')
-  .example(
-    '$0 delay deployment/web -n shop --path /data --delay 100ms --methods read',
-    'every pod of a deployment',
-  )
-  .example('$0 apply -f io-latency.yaml', 'run a Chaos Mesh IOChaos experiment')
-  .example('$0 status pod/web-0', 'what is injected')
-  .example('$0 recover pod/web-0', 'put everything back');
+  .epilogue(EXIT_CODES);
 
 for (const cmd of FAULT_COMMANDS) {
   cli = cli.command(
     `${cmd.name} [target]`,
     cmd.describe,
-    (y) => {
-      let yy = kubeFlags(y).positional('target', {
-        type: 'string',
-        describe: 'pid/N, pod/NAME, deployment/NAME, ...',
-      });
-      for (const [name, opt] of Object.entries({ ...COMMON_FLAGS, ...cmd.flags })) yy = yy.option(name, opt);
-      yy = yy.option('dry-run', { type: 'boolean', describe: 'print the request instead of sending it' });
-      for (const [ex, what] of cmd.examples) yy = yy.example(ex, what);
-      return yy;
-    },
+    (y) =>
+      withFlags(y, KUBE_FLAGS, COMMON_FLAGS, cmd.flags, DRY_RUN_FLAG)
+        .positional('target', { type: 'string', describe: 'pid/N, pod/NAME, deployment/NAME, ...' })
+        .usage(usage(`$0 ${cmd.name} TARGET --path PATH [options]`, cmd.describe, cmd.examples)),
     (argv) =>
       run(async () => {
         const o = completeInject(cmd, argv);
-        validateInject(o);
+        validateInject(o, cmd.name);
         return runInject(o, reachOptions(argv));
       }),
   );
@@ -123,11 +129,18 @@ void cli
     'recover [target]',
     'Undo the injection: rules off, fds back, unmount, mount table checked',
     (y) =>
-      kubeFlags(y)
+      withFlags(y, KUBE_FLAGS, RECOVER_FLAGS)
         .positional('target', { type: 'string' })
-        .option('path', { type: 'string', describe: "only this volume path (default: all of the target's)" })
-        .example('$0 recover pid/1234', 'recover every volume of the process')
-        .example('$0 recover pod/web-0 --path /data', 'recover one volume'),
+        .usage(
+          usage(
+            '$0 recover TARGET [--path PATH]',
+            'Undo the injection: rules off, fds back, unmount, mount table checked',
+            [
+              ['$0 recover pid/1234', 'recover every volume of the process'],
+              ['$0 recover pod/web-0 --path /data', 'recover one volume'],
+            ],
+          ),
+        ),
     (argv) =>
       run(async () => {
         const o = completeRecover(argv);
@@ -139,18 +152,18 @@ void cli
     'apply',
     'Run a Chaos Mesh IOChaos manifest (chaos-mesh.org/v1alpha1) on the pods its selector picks',
     (y) =>
-      kubeFlags(y)
-        .option('filename', {
-          alias: 'f',
-          type: 'string',
-          describe: 'the IOChaos manifest (YAML, several documents allowed; - for stdin)',
-        })
-        .option('dry-run', { type: 'boolean', describe: 'print the requests instead of sending them' })
-        .example(
-          '$0 apply -f io-latency.yaml',
-          "inject on the pods that the IOChaos's selector and mode pick",
-        )
-        .example('$0 apply -f io-fault.yaml --dry-run -o yaml', 'show the requests per pod'),
+      withFlags(y, KUBE_FLAGS, APPLY_FLAGS).usage(
+        usage(
+          '$0 apply -f FILE [options]',
+          'Run a Chaos Mesh IOChaos manifest on the pods its selector picks (-l narrows them, -c picks a container).\n' +
+            "Applying it again replaces its rule (the rule's id is the IOChaos' namespace/name).",
+          [
+            ['$0 apply -f io-latency.yaml', "inject on the pods that the IOChaos's selector and mode pick"],
+            ['$0 apply -f io-fault.yaml --dry-run=client -o yaml', 'show the requests per pod'],
+            ['$0 apply -f io-fault.yaml --dry-run=server', 'have each sidecar check the request'],
+          ],
+        ),
+      ),
     (argv) =>
       run(() => {
         const apply = require('./commands/apply') as typeof import('./commands/apply');
@@ -159,21 +172,66 @@ void cli
   )
   .command(
     'status [target]',
-    'List injections with their rules and counters',
+    'List injections with their rules, counters and time left',
     (y) =>
-      kubeFlags(y)
+      withFlags(y, KUBE_FLAGS, STATUS_FLAGS)
         .positional('target', { type: 'string' })
-        .example('$0 status pod/web-0 -n shop', 'what the sidecar of one pod holds')
-        .example('$0 status deployment/web', 'every pod of a deployment')
-        .example('$0 status', 'every injection of the local daemon')
-        .example('$0 status pod/web-0 -o yaml', 'one pod, as YAML'),
+        .usage(
+          usage(
+            '$0 status [TARGET | -A | -n NS] [-o FORMAT]',
+            'List injections with their rules, counters and time left',
+            [
+              ['$0 status -A', 'every injected pod of every namespace'],
+              ['$0 status -n shop', 'every injected pod of namespace shop'],
+              ['$0 status pod/web-0 -n shop', 'what the sidecar of one pod holds'],
+              ['$0 status', 'every injection of the local daemon'],
+              ["$0 status -A -o jsonpath='{.items[*].target}'", 'the injected pods, for a script'],
+            ],
+          ),
+        ),
     (argv) => run(() => runStatus(completeStatus(argv), reachOptions(argv))),
+  )
+  .command(
+    'completion <shell>',
+    'Print a shell completion script (bash or zsh) for kubectl-iochaos',
+    (y) =>
+      y
+        .positional('shell', { type: 'string', choices: ['bash', 'zsh'] })
+        .usage(
+          usage(
+            '$0 completion bash|zsh',
+            'Print a completion script for kubectl-iochaos. For `kubectl iochaos <TAB>`, put kubectl_complete-iochaos (installed with the plugin) on PATH: kubectl runs it.',
+            [['source <(kubectl-iochaos completion bash)', 'in ~/.bashrc']],
+          ),
+        ),
+    (argv) => run(async () => (process.stdout.write(script(String(argv.shell))), 0)),
+  )
+  .command(
+    '__complete',
+    false,
+    (y) => y.strict(false),
+    () => {
+      const words = args.slice(1);
+      process.stdout.write(cobraOutput(complete(commandTable(), words.slice(0, -1), words.at(-1) ?? '')));
+    },
   )
   .demandCommand(
     1,
-    'name a command: delay, fault, attr, mistake, bandwidth, diskfull, apply, recover or status',
+    'name a command: delay, fault, attr, mistake, bandwidth, diskfull, apply, recover, status or completion',
   )
   .strict()
+  .fail((message, err) => {
+    if (err) throw err;
+    // One line that says what is missing and where the rest is, not the whole help page.
+    const known = commandTable().some((c) => c.name === commandName);
+    const help = `kubectl iochaos${known ? ` ${commandName}` : ''} --help`;
+    const text = message.replace(
+      /^Missing required argument: (.*)$/,
+      (_, f: string) => `missing required flag --${f}`,
+    );
+    process.stderr.write(`error: ${text.charAt(0).toLowerCase()}${text.slice(1)}\n  see: ${help}\n`);
+    process.exit(EXIT.usage);
+  })
   .help()
   .alias('h', 'help')
   .wrap(Math.min(120, process.stdout.columns ?? 100))

@@ -57,6 +57,8 @@ export interface PodReach {
     build: (target: Target | undefined) => ControlRequest,
     scope?: ReachScope,
   ): Promise<Planned[]>;
+  /** Every pod with the chaosfs sidecar, in the namespace or all of them (status -A), pod-wide. */
+  injected<T>(allNamespaces: boolean, exchange: Exchange<T>): Promise<Reached<T>[]>;
 }
 
 export interface ReachOptions {

@@ -66,9 +66,20 @@ export const COMMON_FLAGS: Record<string, Options> = {
   seed: { type: 'number', describe: 'random seed, for a reproducible run' },
   duration: {
     type: 'string',
-    describe: 'recover by itself after this long, e.g. 30s, 5m (default: until recover)',
+    describe:
+      'this rule comes off after this long, e.g. 30s, 5m; the injection recovers with its last rule (default: until recover)',
   },
-  id: { type: 'string', describe: 'rule id (default: generated)' },
+  name: {
+    type: 'string',
+    alias: 'id',
+    describe:
+      'rule id: a rule given again under the same name replaces it (default: derived from the rule, so an identical rule replaces itself)',
+  },
+  'all-in-namespace': {
+    type: 'boolean',
+    describe:
+      "allow a pid/N that shares the host's mount namespace: every process of the host is then a target",
+  },
 };
 
 export const FAULT_COMMANDS: FaultCommand[] = [
@@ -137,7 +148,7 @@ export const FAULT_COMMANDS: FaultCommand[] = [
         mtime: timespec(a.mtime),
         ctime: timespec(a.ctime),
         kind: a.kind,
-        perm: a.perm === undefined ? undefined : parseInt(String(a.perm), 8),
+        perm: a.perm === undefined ? undefined : String(a.perm),
         nlink: num(a.nlink),
         uid: num(a.uid),
         gid: num(a.gid),
@@ -189,12 +200,13 @@ export const FAULT_COMMANDS: FaultCommand[] = [
 export function ruleFromFlags(cmd: FaultCommand, argv: Flags): RuleInput {
   const rule: Record<string, unknown> = {
     action: cmd.action,
-    id: argv.id,
+    id: argv.name,
     path: argv.files,
     methods: list(argv.methods),
     percent: argv.percent,
     times: argv.times,
     seed: argv.seed,
+    duration: argv.duration,
     ...cmd.fields(argv),
   };
   return Object.fromEntries(Object.entries(rule).filter(([, v]) => v !== undefined)) as RuleInput;

@@ -2,6 +2,8 @@
  * TARGET as kubectl users write it: `pid/1234` (a local process), `pod/NAME`, `deployment/NAME`,
  * `statefulset/NAME`, or none with `-l SELECTOR`.
  */
+import { EXIT, UserError } from './errors';
+
 export type TargetRef =
   | { kind: 'pid'; pid: number }
   | { kind: 'pod' | 'deployment' | 'statefulset'; name: string }
@@ -19,7 +21,13 @@ const KIND_ALIASES: Record<string, 'pod' | 'deployment' | 'statefulset'> = {
   sts: 'statefulset',
 };
 
-export class TargetError extends Error {}
+/** A TARGET that cannot be parsed: a usage error (exit 2). */
+export class TargetError extends UserError {
+  constructor(message: string) {
+    super(message, 'see: kubectl iochaos --help', EXIT.usage);
+    this.name = 'TargetError';
+  }
+}
 
 export function parseTarget(text: string | undefined, selector?: string): TargetRef {
   if (selector !== undefined) {

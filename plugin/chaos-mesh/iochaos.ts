@@ -6,7 +6,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { RuleInput } from '../../sidecar/api/fault-spec';
-import { UserError } from '../errors';
+import { usageError, UserError } from '../errors';
 import { labelSelectorString } from '../kube/selector';
 
 export const IOCHAOS_API_VERSION = 'chaos-mesh.org/v1alpha1';
@@ -30,7 +30,6 @@ export interface IOChaosPlan {
   containerNames?: string[];
   volumePath: string;
   rule: RuleInput;
-  duration?: string;
 }
 
 const SPEC_FIELDS = [
@@ -147,9 +146,9 @@ export function translateIOChaos(
   defaultNamespace: string,
   namespaceFlag?: string,
 ): IOChaosPlan {
-  if (!isObj(doc)) throw new UserError('the file holds no object: expected an IOChaos manifest');
+  if (!isObj(doc)) throw usageError('the file holds no object: expected an IOChaos manifest');
   if (doc.apiVersion !== IOCHAOS_API_VERSION || doc.kind !== 'IOChaos') {
-    throw new UserError(
+    throw usageError(
       `${String(doc.kind ?? 'an object')} (${String(doc.apiVersion ?? 'no apiVersion')}) is not an IOChaos`,
       `kubectl iochaos apply takes Chaos Mesh IOChaos manifests (apiVersion ${IOCHAOS_API_VERSION}, kind IOChaos); apply anything else with kubectl apply`,
     );
@@ -159,13 +158,13 @@ export function translateIOChaos(
   const where = `IOChaos ${name}`;
   const ownNs = typeof meta.namespace === 'string' ? meta.namespace : undefined;
   if (namespaceFlag && ownNs && namespaceFlag !== ownNs) {
-    throw new UserError(
+    throw usageError(
       `${where} is in namespace ${ownNs}, but -n says ${namespaceFlag}`,
       'drop -n, or change metadata.namespace',
     );
   }
   const spec = doc.spec;
-  if (!isObj(spec)) throw new UserError(`${where} has no spec`);
+  if (!isObj(spec)) throw usageError(`${where} has no spec`);
   const problems: string[] = [];
   refuseUnknown(spec, SPEC_FIELDS, 'spec', problems);
 
@@ -240,13 +239,15 @@ export function translateIOChaos(
   const phases = stringList(selector.podPhaseSelectors, 'spec.selector.podPhaseSelectors', problems);
   const nodes = stringList(selector.nodes, 'spec.selector.nodes', problems);
   if (problems.length > 0) {
-    throw new UserError(
+    throw usageError(
       `${where} cannot be run as written:\n  - ${problems.join('\n  - ')}`,
       'change the manifest (iochaos refuses what it cannot honour rather than run a different experiment)',
     );
   }
   const rule = Object.fromEntries(
     Object.entries({
+      // A stable id: applying the same IOChaos again replaces its rule instead of stacking another.
+      id: `${ownNs ?? namespaceFlag ?? defaultNamespace}/${name}`,
       action,
       path,
       // Chaos Mesh's docs write methods in capitals (READ); the method names are lower-case.
@@ -256,6 +257,7 @@ export function translateIOChaos(
       errno: spec.errno,
       attr: spec.attr === undefined ? undefined : attr(spec.attr),
       mistake: spec.mistake,
+      duration: spec.duration,
     }).filter(([, v]) => v !== undefined),
   ) as RuleInput;
   return {
@@ -271,16 +273,17 @@ export function translateIOChaos(
     containerNames,
     volumePath,
     rule,
-    duration: spec.duration as string | undefined,
   };
 }
 
-/** The selector's parts the list API cannot apply: annotations, phases, pod names, nodes. */
+/**
+ * The selector's parts the list API cannot apply: annotations, phases, nodes. (selector.pods is not
+ * among them: Chaos Mesh takes the pods it names as given, whatever the other selectors say.)
+ */
 export function matchesPlan(pod: V1Pod, plan: IOChaosPlan): boolean {
   const md = pod.metadata ?? {};
   if (!Object.entries(plan.annotations).every(([k, v]) => md.annotations?.[k] === v)) return false;
   if (plan.phases && !plan.phases.includes(pod.status?.phase ?? '')) return false;
-  if (plan.podNames && !(plan.podNames[md.namespace ?? ''] ?? []).includes(md.name ?? '')) return false;
   if (plan.nodes && !plan.nodes.includes(pod.spec?.nodeName ?? '')) return false;
   return true;
 }

@@ -1,43 +1,60 @@
 /** `kubectl iochaos recover TARGET [--path P]`: put everything back. */
-import type { OutputFormat } from '../output';
-import { reach, single, type ReachOptions } from '../reach';
+import { VolumePathSchema } from '../../sidecar/api/control';
+import { parseOutput, type OutputFormat } from '../output';
+import { plan, reach, single, type ReachOptions } from '../reach';
 import { parseTarget, type TargetRef } from '../target';
-import { UserError } from '../errors';
-import { printResults, printStructuredResults } from './inject';
+import { usageError } from '../errors';
+import { parseDryRun, printPlan, report, type DryRun } from './inject';
 
 export interface RecoverOptions {
   target: TargetRef;
   volumePath?: string;
   output: OutputFormat;
+  dryRun: DryRun;
 }
 
 export function completeRecover(argv: Record<string, unknown>): RecoverOptions {
   return {
     target: parseTarget(argv.target as string | undefined, argv.selector as string | undefined),
     volumePath: argv.path as string | undefined,
-    output: argv.output as OutputFormat,
+    output: parseOutput(argv.output),
+    dryRun: parseDryRun(argv['dry-run']),
   };
 }
 
 export function validateRecover(o: RecoverOptions): void {
-  if (o.volumePath !== undefined && !o.volumePath.startsWith('/')) {
-    throw new UserError(`--path ${o.volumePath}: must be an absolute path`);
-  }
+  if (o.volumePath === undefined) return;
+  const parsed = VolumePathSchema.safeParse(o.volumePath);
+  if (!parsed.success) throw usageError(`--path: ${parsed.error.issues[0].message}`);
+  o.volumePath = parsed.data;
 }
 
 export async function runRecover(o: RecoverOptions, reachOpts: ReachOptions): Promise<number> {
-  reachOpts.say('recovering: rules off, fds back, unmount, check the mount table ...');
-  const results = await reach<{ recovered: { id: string; volumePath: string }[] }>(
-    o.target,
-    single((target) => ({ op: 'recover', target: target!, volumePath: o.volumePath })),
-    reachOpts,
-  );
-  if (o.output === 'json' || o.output === 'yaml') printStructuredResults(results, o.output);
-  else {
-    printResults(results, (r) => {
-      const ok = r.reply as { ok: true; result: { recovered: { volumePath: string }[] } };
-      return `recovered ${ok.result.recovered.map((x) => x.volumePath).join(', ')}`;
-    });
+  const build = single<{ recovered: { id: string; volumePath: string }[] }>((target) => ({
+    op: 'recover',
+    target: target!,
+    volumePath: o.volumePath,
+    ...(o.dryRun === 'server' ? { dryRun: true } : {}),
+  }));
+  if (o.dryRun === 'client') {
+    printPlan(
+      await plan(
+        o.target,
+        (target) => ({ op: 'recover', target: target!, volumePath: o.volumePath }),
+        reachOpts,
+      ),
+      o.output,
+    );
+    return 0;
   }
-  return results.every((r) => r.reply.ok) ? 0 : 1;
+  if (o.dryRun === 'none')
+    reachOpts.say('recovering: rules off, fds back, unmount, check the mount table ...');
+  const results = await reach(o.target, build, reachOpts);
+  return report(results, o.output, (r) => {
+    const ok = r.reply as { ok: true; result: { recovered: { volumePath: string }[] } };
+    const paths = ok.result.recovered.map((x) => x.volumePath).join(', ');
+    return o.dryRun === 'server'
+      ? `would recover ${paths}; server dry run: nothing changed`
+      : `recovered ${paths}`;
+  });
 }

@@ -1,27 +1,41 @@
-/** `kubectl iochaos status [TARGET]`: what is injected where, with its rules and counters. */
+/**
+ * `kubectl iochaos status [TARGET] [-A | -n NS]`: what is injected where, with its rules, counters and
+ * time left. With a TARGET: that process or those pods. With -A or -n and no TARGET: every pod that
+ * carries the chaosfs sidecar, asked in parallel (as `kubectl get iochaos -A` lists experiments).
+ * With neither: the local daemon.
+ */
+import * as fs from 'node:fs';
 import type { InjectionStatus } from '../../sidecar/daemon/daemon';
 import { errnoName } from '../../sidecar/api/fault-spec';
-import { age, table, type OutputFormat } from '../output';
+import { EXIT, exitCodeFor, UserError } from '../errors';
+import { age, parseOutput, structured, table, type OutputFormat } from '../output';
 import { reach, single, type Reached, type ReachOptions } from '../reach';
-import { printStructuredResults } from './inject';
+import { errorText, printNames, printStructuredResults } from './inject';
 import { describeTarget, parseTarget, type TargetRef } from '../target';
 import { localDaemonOptions, sendLocal } from '../local-daemon';
 
 export interface StatusOptions {
-  /** Absent: every injection of the local daemon. */
+  /** Absent: the pods of a namespace (or all: -A), or the local daemon. */
   target?: TargetRef;
+  scope: 'local' | 'namespace' | 'all';
   output: OutputFormat;
 }
 
 export function completeStatus(argv: Record<string, unknown>): StatusOptions {
   const text = argv.target as string | undefined;
   const selector = argv.selector as string | undefined;
+  const target = text === undefined && selector === undefined ? undefined : parseTarget(text, selector);
+  const all = Boolean(argv['all-namespaces']);
+  if (all && target)
+    throw new UserError('-A lists every injected pod: give it without a TARGET', undefined, EXIT.usage);
   return {
-    target: text === undefined && selector === undefined ? undefined : parseTarget(text, selector),
-    output: argv.output as OutputFormat,
+    target,
+    scope: all ? 'all' : argv.namespace !== undefined && !target ? 'namespace' : 'local',
+    output: parseOutput(argv.output),
   };
 }
 
+/** `latency(300ms)`, with the time the rule has left when it has a duration: `latency(300ms, 29s left)`. */
 function ruleText(s: InjectionStatus): string {
   return s.rules
     .map((r) => {
@@ -31,36 +45,51 @@ function ruleText(s: InjectionStatus): string {
           ? `${String(rule.delay)}ms`
           : rule.errno !== undefined
             ? errnoName(rule.errno as number)
-            : (rule.rate ?? rule.limit ?? '');
-      return `${rule.action}${what !== '' ? `(${String(what)})` : ''}`;
+            : String(rule.rate ?? rule.limit ?? '');
+      const left = r.expiresAt ? `${age(Date.parse(r.expiresAt) - Date.now())} left` : '';
+      const args = [what, left].filter(Boolean).join(', ');
+      return `${String(rule.action)}${args ? `(${args})` : ''}`;
     })
     .join(',');
 }
 
+type Result = { injections: InjectionStatus[] };
+
+async function ask(o: StatusOptions, reachOpts: ReachOptions): Promise<Reached<Result>[]> {
+  const status = single<Result>((target) => (target ? { op: 'status', target } : { op: 'status' }));
+  if (o.target?.kind === 'pid' && !fs.existsSync(`/proc/${o.target.pid}`)) {
+    throw new UserError(
+      `process ${o.target.pid} does not exist`,
+      'list processes with: ps -e',
+      EXIT.notFound,
+    );
+  }
+  // A pod's daemon serves that pod only: without -c, everything it holds is the pod's status.
+  if (o.target) return reach<Result>(o.target, status, reachOpts, { podWide: true });
+  if (o.scope !== 'local') {
+    if (!reachOpts.pods) throw new UserError('status -A and -n need a cluster connection');
+    return reachOpts.pods.injected(o.scope === 'all', status);
+  }
+  return [
+    { name: 'local', reply: await sendLocal<Result>(localDaemonOptions(reachOpts.say), { op: 'status' }) },
+  ];
+}
+
 export async function runStatus(o: StatusOptions, reachOpts: ReachOptions): Promise<number> {
-  type Result = { injections: InjectionStatus[] };
-  const results: Reached<Result>[] = o.target
-    ? await reach<Result>(
-        o.target,
-        // A pod's daemon serves that pod only: without -c, everything it holds is the pod's status.
-        single((target) => (target ? { op: 'status', target } : { op: 'status' })),
-        reachOpts,
-        { podWide: true },
-      )
-    : [
-        {
-          name: 'local',
-          reply: await sendLocal<Result>(localDaemonOptions(reachOpts.say), { op: 'status' }),
-        },
-      ];
-  if (o.output === 'json' || o.output === 'yaml') {
+  const results = await ask(o, reachOpts);
+  const code = exitCodeFor(results.map((r) => r.reply));
+  if (structured(o.output)) {
     printStructuredResults(results, o.output);
-    return results.every((r) => r.reply.ok) ? 0 : 1;
+    return code;
+  }
+  if (o.output === 'name') {
+    printNames(results);
+    return code;
   }
   const rows: string[][] = [];
   for (const r of results) {
     if (!r.reply.ok) {
-      process.stderr.write(`${r.name}: error: ${r.reply.error.message}${r.hint ? `\n  ${r.hint}` : ''}\n`);
+      process.stderr.write(`${r.name}: error: ${errorText(r)}\n`);
       continue;
     }
     for (const s of r.reply.result.injections) {
@@ -77,14 +106,22 @@ export async function runStatus(o: StatusOptions, reachOpts: ReachOptions): Prom
         age(Date.now() - Date.parse(s.startedAt)),
         s.endsAt ? age(Date.parse(s.endsAt) - Date.now()) : '-',
       ];
+      if (o.scope === 'all') row.unshift(r.namespace ?? '-');
       if (o.output === 'wide') row.push(String(s.pids.length), String(s.swapped ?? '-'));
       rows.push(row);
     }
   }
-  if (rows.length === 0)
+  if (rows.length === 0) {
     // As kubectl's "No resources found": a message for people, on stderr, so scripts see empty output.
-    process.stderr.write(`No injections found${o.target ? ` in ${describeTarget(o.target)}` : ''}.\n`);
-  else {
+    const where = o.target
+      ? ` in ${describeTarget(o.target)}`
+      : o.scope === 'all'
+        ? ' in any namespace'
+        : o.scope === 'namespace'
+          ? ` in namespace ${String(results[0]?.namespace ?? '')}`.trimEnd()
+          : '';
+    process.stderr.write(`No injections found${where}.\n`);
+  } else {
     const headers = [
       'ID',
       'TARGET',
@@ -96,8 +133,9 @@ export async function runStatus(o: StatusOptions, reachOpts: ReachOptions): Prom
       'AGE',
       'ENDS IN',
     ];
+    if (o.scope === 'all') headers.unshift('NAMESPACE');
     if (o.output === 'wide') headers.push('PROCESSES', 'FDS SWAPPED');
     process.stdout.write(table(headers, rows));
   }
-  return results.every((r) => r.reply.ok) ? 0 : 1;
+  return code;
 }

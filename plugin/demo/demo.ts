@@ -67,7 +67,11 @@ async function main() {
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const history: number[] = [];
-  let phase = 'baseline';
+  // Each stats line covers the second before it arrives: it is labelled with the phase in force at the
+  // start of that second, so rows measured before an injection never carry the injection's name.
+  const phases: { since: number; name: string }[] = [{ since: 0, name: 'baseline' }];
+  const setPhase = (name: string) => phases.push({ since: Date.now(), name });
+  const phaseAt = (t: number) => phases.filter((p) => p.since <= t).at(-1)!.name;
   let last: Stats | undefined;
   console.log(`sample app: pid ${app.pid}, volume ${volume} (a tmpfs in its own mount namespace)\n`);
   console.log('  time  phase                    ops/s   p50 ms   p99 ms   errors   latency');
@@ -79,6 +83,7 @@ async function main() {
       return;
     }
     history.push(last.mean);
+    const phase = phaseAt(Date.now() - 1000);
     const t = ((Date.now() - started) / 1000).toFixed(0).padStart(4);
     const err = last.ops ? ((100 * last.errors) / last.ops).toFixed(1) + '%' : '-';
     console.log(
@@ -86,11 +91,19 @@ async function main() {
     );
   });
 
-  const kubectl = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [PLUGIN, ...args], { env, encoding: 'utf8' });
-    for (const l of `${r.stderr}${r.stdout}`.trim().split('\n'))
-      if (l) console.log(`  $ kubectl iochaos ${args[0]}: ${l}`);
-    if (r.status !== 0) throw new Error(`kubectl iochaos ${args.join(' ')} failed`);
+  // Run without blocking, so the app's rows keep printing while the command works. While it runs the
+  // rules are changing (an inject turns them on at its end, a recover off at its start): those rows
+  // say so; the new phase starts when the command has returned.
+  const kubectl = async (phase: string, ...args: string[]) => {
+    setPhase(`(${args[0]} running)`);
+    const child = spawn(process.execPath, [PLUGIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    setPhase(phase);
+    for (const l of out.trim().split('\n')) if (l) console.log(`  $ kubectl iochaos ${args[0]}: ${l}`);
+    if (status !== 0) throw new Error(`kubectl iochaos ${args.join(' ')} failed`);
   };
 
   // The app process itself (unshare execs sh, which execs node: same pid).
@@ -105,11 +118,20 @@ async function main() {
   let ok = false;
   try {
     await sleep(4000);
-    phase = 'delay 10ms on 50%';
-    kubectl('delay', `pid/${pid}`, '--path', volume, '--delay', '10ms', '--percent', '50');
+    await kubectl(
+      'delay 10ms on 50%',
+      'delay',
+      `pid/${pid}`,
+      '--path',
+      volume,
+      '--delay',
+      '10ms',
+      '--percent',
+      '50',
+    );
     await sleep(7000);
-    phase = '+ EIO on 10% of writes';
-    kubectl(
+    await kubectl(
+      '+ EIO on 10% of writes',
       'fault',
       `pid/${pid}`,
       '--path',
@@ -122,8 +144,7 @@ async function main() {
       '10',
     );
     await sleep(7000);
-    phase = 'recovered';
-    kubectl('recover', `pid/${pid}`);
+    await kubectl('recovered', 'recover', `pid/${pid}`);
     await sleep(4000);
 
     // Every record the app wrote is there, once, in order, intact.

@@ -4,7 +4,8 @@
  * already being deleted are left out: injecting into a pod on its way out helps nobody.
  */
 import { AppsV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import { UserError } from '../errors';
+import { EXIT, UserError } from '../errors';
+import { SIDECAR_NAME } from '../../sidecar/api/names';
 import type { TargetRef } from '../target';
 import { apiError, type ApiCall } from './api-errors';
 import type { KubeTarget } from './kubeconfig';
@@ -28,8 +29,7 @@ export async function listPods(
   return list.items.filter((p) => !p.metadata?.deletionTimestamp);
 }
 
-async function readPod(kube: KubeTarget, name: string): Promise<V1Pod> {
-  const namespace = kube.namespace;
+export async function readPod(kube: KubeTarget, name: string, namespace = kube.namespace): Promise<V1Pod> {
   const call: ApiCall = { verb: 'get', resource: 'pods', namespace, name };
   return kube.kc
     .makeApiClient(CoreV1Api)
@@ -43,6 +43,7 @@ async function readPod(kube: KubeTarget, name: string): Promise<V1Pod> {
           new UserError(
             `pod "${name}" not found in namespace ${namespace}`,
             `list the pods there with: kubectl get pods -n ${namespace} (or give another namespace with -n)`,
+            EXIT.notFound,
           ),
       );
     });
@@ -66,6 +67,7 @@ async function workloadSelector(kube: KubeTarget, kind: 'deployment' | 'stateful
         new UserError(
           `${kind} "${name}" not found in namespace ${namespace}`,
           `list them with: kubectl get ${kind}s -n ${namespace}`,
+          EXIT.notFound,
         ),
     );
   });
@@ -84,7 +86,30 @@ export async function resolvePods(kube: KubeTarget, ref: PodRef): Promise<V1Pod[
         ? `no pods in namespace ${kube.namespace} match -l ${selector}`
         : `${ref.kind}/${ref.name} in namespace ${kube.namespace} has no pods (selector ${selector})`,
       `check with: kubectl get pods -n ${kube.namespace} -l '${selector}'`,
+      EXIT.notFound,
     );
   }
   return pods;
+}
+
+/**
+ * The pods that carry the chaosfs sidecar, in the context's namespace or in all of them (-A): the
+ * places an injection can be. The listing is filtered here, not by a label: the webhook marks pods
+ * by annotation, which the list API cannot select on.
+ */
+export async function listInjectedPods(kube: KubeTarget, allNamespaces: boolean): Promise<V1Pod[]> {
+  const call: ApiCall = {
+    verb: 'list',
+    resource: 'pods',
+    namespace: allNamespaces ? 'all namespaces' : kube.namespace,
+  };
+  const api = kube.kc.makeApiClient(CoreV1Api);
+  const list = await (
+    allNamespaces ? api.listPodForAllNamespaces() : api.listNamespacedPod({ namespace: kube.namespace })
+  ).catch((err: unknown) => {
+    throw apiError(kube, call, err);
+  });
+  return list.items.filter(
+    (p) => !p.metadata?.deletionTimestamp && (p.spec?.containers ?? []).some((c) => c.name === SIDECAR_NAME),
+  );
 }

@@ -11,7 +11,7 @@ import { UserError } from '../errors';
 import type { Exchange, Outcome, Planned, PodReach, Reached, ReachScope } from '../reach';
 import { execCtl } from './exec';
 import { loadKube, type KubeFlags, type KubeTarget } from './kubeconfig';
-import { resolvePods, type PodRef } from './pods';
+import { listInjectedPods, resolvePods, type PodRef } from './pods';
 import { checkSidecar, chooseContainer } from './sidecar';
 
 export interface PodReachFlags extends KubeFlags {
@@ -36,7 +36,7 @@ function hintFor(reply: ControlReply<unknown>, pod: V1Pod, container?: string): 
   const name = pod.metadata?.name;
   const ns = pod.metadata?.namespace;
   const m = reply.error.message;
-  if (m.startsWith('volumePath:') && m.includes('does not exist')) {
+  if (reply.error.field === 'volumePath' && reply.error.code === 'NotFound') {
     return `--path is a directory inside container ${container ?? '?'}; see its mounts with: kubectl exec ${name} -n ${ns} -c ${container ?? 'NAME'} -- cat /proc/self/mounts`;
   }
   if (m.includes('is visible')) {
@@ -70,6 +70,11 @@ export class KubePodReach implements PodReach {
   ): Promise<Planned[]> {
     const pods = await resolvePods(this.target(), ref);
     return this.planFor(pods, build, this.choice(scope));
+  }
+
+  async injected<T>(allNamespaces: boolean, exchange: Exchange<T>): Promise<Reached<T>[]> {
+    const pods = await listInjectedPods(this.target(), allNamespaces);
+    return this.sendTo(pods, exchange, { podWide: true });
   }
 
   private choice(scope: ReachScope): ContainerChoice {

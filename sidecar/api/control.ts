@@ -8,6 +8,7 @@
  * act on.
  */
 import { z } from 'zod';
+import { durationText, formatIssue, ruleIssues, specIssues, formatPath, type SpecIssue } from './fault-spec';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -25,12 +26,31 @@ export const TargetSchema = z.union([
 ]);
 export type Target = z.infer<typeof TargetSchema>;
 
-const volumePath = z
-  .string()
-  .min(1)
-  .refine((p) => p.startsWith('/'), 'must be an absolute path')
-  .refine((p) => !p.split('/').includes('..'), 'must not contain ".."')
-  .refine((p) => !p.includes('\0'), 'must not contain NUL');
+/**
+ * A volume path in the target: absolute, without `.`, `..` or NUL, not `/` itself. Repeated and
+ * trailing slashes are dropped (`/data/` is `/data`), so every side names a volume the same way and the
+ * mount helper, which takes only canonical paths, never sees anything else.
+ */
+export const VolumePathSchema = z.string().transform((text, ctx) => {
+  const fail = (message: string) => {
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  };
+  if (text.includes('\0')) return fail('must not contain NUL');
+  if (!text.startsWith('/')) return fail(`must be an absolute path, e.g. /data (got "${text}")`);
+  const parts = text.split('/').filter(Boolean);
+  if (parts.includes('..') || parts.includes('.'))
+    return fail(`must not contain ".." or "." components (got "${text}"): give the path itself`);
+  if (parts.length === 0) return fail('refusing to inject the root directory "/": name a volume, e.g. /data');
+  return '/' + parts.join('/');
+});
+const volumePath = VolumePathSchema;
+
+/**
+ * `dryRun`: validate everything the real request would need (the target, its volume, the rules, a
+ * conflict with what is injected) and answer what would be done, changing nothing.
+ */
+const dryRun = z.boolean().optional();
 
 export const ControlRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ version, op: z.literal('health') }),
@@ -45,8 +65,14 @@ export const ControlRequestSchema = z.discriminatedUnion('op', [
     target: TargetSchema,
     volumePath,
     rules,
-    /** Go-style duration; the daemon recovers by itself when it ends. */
-    duration: z.string().optional(),
+    /** Go-style duration for the rules that give none; the injection recovers with its last rule. */
+    duration: durationText().optional(),
+    /**
+     * A pid target whose mount namespace is the daemon's own (or PID 1's) covers every process of the
+     * host: refused unless this is true.
+     */
+    allInNamespace: z.boolean().optional(),
+    dryRun,
   }),
   /** Daemon: change the rules of an injection in place. */
   z.strictObject({
@@ -56,32 +82,72 @@ export const ControlRequestSchema = z.discriminatedUnion('op', [
     volumePath: volumePath.optional(),
     rules,
     replace: z.boolean().optional(),
+    dryRun,
   }),
   z.strictObject({
     version,
     op: z.literal('recover'),
     target: TargetSchema,
     volumePath: volumePath.optional(),
+    dryRun,
   }),
   z.strictObject({ version, op: z.literal('status'), target: TargetSchema.optional() }),
 ]);
-export type ControlRequest = z.infer<typeof ControlRequestSchema>;
+export type ControlRequest = z.output<typeof ControlRequestSchema>;
 export type ControlOp = ControlRequest['op'];
 
 export const ERROR_CODES = ['BadRequest', 'NotFound', 'Conflict', 'Unsupported', 'Internal'] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export type ControlReply<T = unknown> =
-  | { version: number; ok: true; result: T }
-  | { version: number; ok: false; error: { code: ErrorCode; message: string } };
+  { version: number; ok: true; result: T } | { version: number; ok: false; error: ControlErrorBody };
+
+export interface ControlErrorBody {
+  code: ErrorCode;
+  message: string;
+  /** The request field at fault (`volumePath`, `rules[0].percent`), for a client to name its own flag. */
+  field?: string;
+}
 
 /** An error a handler throws to answer with a code other than Internal. */
 export class ControlError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    readonly field?: string,
   ) {
     super(message);
     this.name = 'ControlError';
   }
+}
+
+/**
+ * Every problem of a request, rules included: what the server refuses and what the plugin checks
+ * before sending (or printing, for a dry run). Rules are validated, not rewritten: they travel as
+ * written ("10ms"), so status shows them the way the user wrote them.
+ */
+export function requestIssues(raw: unknown): { request?: ControlRequest; issues: SpecIssue[] } {
+  const parsed = ControlRequestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = specIssues(parsed.error.issues).map((i) =>
+      i.path[0] === 'op' && i.path.length === 1 ? { ...i, message: 'unknown operation' } : i,
+    );
+    return { issues };
+  }
+  const request = parsed.data;
+  return { request, issues: 'rules' in request ? ruleIssues(request.rules).issues : [] };
+}
+
+/** Validates a request as the server does; throws a BadRequest ControlError naming every problem. */
+export function parseControlRequest(raw: unknown): ControlRequest {
+  const { request, issues } = requestIssues(raw);
+  if (issues.length > 0 || !request) {
+    const message = issues.map((i) => (i.path.length ? formatIssue(i) : `request: ${i.message}`)).join('; ');
+    throw new ControlError(
+      'BadRequest',
+      message,
+      issues[0]?.path.length ? formatPath(issues[0].path) : undefined,
+    );
+  }
+  return request;
 }

@@ -6,7 +6,9 @@
  * kinds go beyond it: `bandwidth` and `diskFull`. Every rule also takes `times` and `seed`.
  *
  * Input is untrusted (a JSON file, a control socket, a CLI flag): `parseRules` refuses anything
- * malformed with a message that names the field, e.g. `rules[0].percent: must be at most 100`.
+ * malformed with a message that names the field, e.g. `rules[0].percent: must be at most 100`. Every
+ * input rule lives here, once: the plugin checks the request it built with the schema the daemon uses,
+ * so a dry run and the real run refuse the same things with the same words.
  */
 import { z } from 'zod';
 import * as os from 'node:os';
@@ -51,6 +53,22 @@ export const METHODS = [
   'bmap',
 ] as const;
 export type Method = (typeof METHODS)[number];
+
+/**
+ * Methods that never reach ChaosFS, a path-based FUSE file system: the kernel keeps inode lifetimes
+ * (forget), POSIX locks (getlk, setlk) and block maps (bmap) to itself, and ChaosFS serves directories
+ * with readdir alone (no opendir, releasedir, fsyncdir). A rule naming only these would match nothing,
+ * so it is refused (sidecar/faults/methods.ts maps every ChaosFS operation; a test keeps the two in step).
+ */
+export const NEVER_REACHED_METHODS: readonly Method[] = [
+  'forget',
+  'opendir',
+  'releasedir',
+  'fsyncdir',
+  'getlk',
+  'setlk',
+  'bmap',
+];
 
 export const ACTIONS = ['latency', 'fault', 'attrOverride', 'mistake', 'bandwidth', 'diskFull'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -106,14 +124,52 @@ export function parseBytes(text: string): number | undefined {
   return unit === undefined ? undefined : Math.floor(Number(m[1]) * unit);
 }
 
-const duration = z.string().transform((text, ctx) => {
+/**
+ * The longest duration anything takes: 24 days, under Node's timer limit (2^31-1 ms, 24.8 days), past
+ * which a timer fires at once. A rule or an injection that must last longer is set again.
+ */
+export const MAX_DURATION_MS = 24 * 24 * 3_600_000;
+/** A delay is a wait inside a file-system call: an hour is already far past any client's patience. */
+export const MAX_DELAY_MS = 3_600_000;
+
+/** Why a Go-style duration is refused, or undefined when it is fine. */
+export function durationProblem(text: string, max = MAX_DURATION_MS, allowZero = false): string | undefined {
   const ms = parseDurationMs(text);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration: use e.g. "10ms", "1.5s", "2m"` });
-    return z.NEVER;
+  if (ms === undefined) return `"${text}" is not a duration: use e.g. "10ms", "1.5s", "2m"`;
+  if (ms === 0 && !allowZero) return `"${text}" is zero: give a duration of more than 0, e.g. "30s"`;
+  if (!(ms <= max)) return `"${text}" is too long: at most ${formatDuration(max)}`;
+  return undefined;
+}
+
+/** 86400000 -> "24h"; the inverse of parseDurationMs for whole hours, minutes, seconds or ms. */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   }
-  return ms;
-});
+  return `${ms}ms`;
+}
+
+/** A bounded duration, kept as written (a request field the daemon reads later). */
+export const durationText = (max = MAX_DURATION_MS) =>
+  z.string().superRefine((text, ctx) => {
+    const problem = durationProblem(text, max);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** A bounded duration, normalised to milliseconds. */
+const duration = (max: number, allowZero: boolean) =>
+  z.string().transform((text, ctx) => {
+    const problem = durationProblem(text, max, allowZero);
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    return parseDurationMs(text)!;
+  });
 
 const byteSize = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
   const n = typeof v === 'number' ? v : parseBytes(v);
@@ -129,11 +185,14 @@ const ERRNO_NAMES = new Map(Object.entries(ERRNOS).map(([name, n]) => [n, name])
 
 /** An errno by name ("EIO") or number (5); normalised to the number. */
 const errno = z.union([z.number().int(), z.string()]).transform((v, ctx) => {
-  const n = typeof v === 'number' ? v : /^\d+$/.test(v) ? Number(v) : ERRNOS[v.toUpperCase()];
+  const numeric = typeof v === 'number' || /^\d+$/.test(v);
+  const n = numeric ? Number(v) : ERRNOS[v.toUpperCase()];
   if (n === undefined || !ERRNO_NAMES.has(n)) {
     ctx.addIssue({
       code: 'custom',
-      message: `unknown errno ${JSON.stringify(v)}: use a name like "EIO" or its number`,
+      message: numeric
+        ? `${String(v)} is not an errno of this system: use a name like "EIO" (or its number, 5)`
+        : `unknown errno ${JSON.stringify(v)}: use a name like "EIO" or "ENOSPC"`,
     });
     return z.NEVER;
   }
@@ -175,27 +234,51 @@ export const FILE_KINDS = [
 ] as const;
 export type FileKind = (typeof FILE_KINDS)[number];
 
+/**
+ * Permission bits: a number (Chaos Mesh's YAML reads 0444 as octal), or octal digits as text ("0444",
+ * as chmod takes them).
+ */
+const perm = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : /^0?[0-7]{1,4}$/.test(v) ? parseInt(v, 8) : undefined;
+  if (n === undefined || !Number.isInteger(n) || n < 0 || n > 0o7777) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(v)} is not permission bits: give octal digits, e.g. "0444" or "0644" (at most 07777)`,
+    });
+    return z.NEVER;
+  }
+  return n;
+});
+
 const u64 = z.number().int().nonnegative();
 const u32 = z.number().int().nonnegative().max(0xffffffff);
 
 const common = {
   /** Set by whoever stores the rule when absent; unique among the active rules. */
-  id: z.string().min(1).max(128).optional(),
+  id: z.string().min(1).max(320).optional(),
   /** Glob relative to the volume root: `*` stays within one directory, `**` crosses them. */
   path: glob.optional(),
-  methods: z.array(z.enum(METHODS)).min(1).optional(),
+  methods: z
+    .array(z.enum(METHODS))
+    .min(1)
+    .refine((ms) => !ms.every((m) => NEVER_REACHED_METHODS.includes(m)), {
+      message: `${NEVER_REACHED_METHODS.join(', ')} never reach ChaosFS (the kernel keeps inode lifetimes, locks and block maps to itself; directories are read with readdir), so this rule would match nothing: name others, e.g. read,write,readdir`,
+    })
+    .optional(),
   percent: z.number().min(0).max(100).optional(),
   /** Only the first N calls that match (after `percent`) are faulted. */
   times: z.number().int().positive().optional(),
   /** Seed for this rule's randomness, for reproducible runs. */
   seed: z.number().int().nonnegative().optional(),
+  /** The daemon removes the rule this long after it was set; the injection recovers with its last rule. */
+  duration: durationText().optional(),
 };
 
 const latency = z.strictObject({
   ...common,
   action: z.literal('latency'),
-  delay: duration.refine((ms) => ms >= 0, 'must not be negative'),
-  jitter: duration.optional(),
+  delay: duration(MAX_DELAY_MS, true),
+  jitter: duration(MAX_DELAY_MS, true).optional(),
 });
 
 const fault = z
@@ -205,7 +288,12 @@ const fault = z
     errno: errno.optional(),
     /** A weighted list, e.g. [{errno:"EIO",weight:3},{errno:"ENOSPC",weight:1}]. */
     faults: z
-      .array(z.strictObject({ errno, weight: z.number().positive() }))
+      .array(
+        z.strictObject({
+          errno,
+          weight: z.number({ error: 'a weight is a positive number, as in EIO:3,ENOSPC:1' }).positive(),
+        }),
+      )
       .min(1)
       .optional(),
   })
@@ -226,7 +314,7 @@ const attrOverride = z.strictObject({
       mtime: timespec.optional(),
       ctime: timespec.optional(),
       kind: z.enum(FILE_KINDS).optional(),
-      perm: z.number().int().min(0).max(0o7777).optional(),
+      perm: perm.optional(),
       nlink: u32.optional(),
       uid: u32.optional(),
       gid: u32.optional(),
@@ -274,48 +362,73 @@ export type Rule = z.output<typeof RuleSchema>;
 export type RuleInput = z.input<typeof RuleSchema>;
 export type RuleOf<A extends Action> = Extract<Rule, { action: A }>;
 
+/** One problem with input: where (a path into it) and what is wrong. */
+export interface SpecIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+/** The one way a path into input is written: `rules[0].attr.perm`. */
+export function formatPath(path: readonly (string | number)[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+export const formatIssue = (i: SpecIssue) => (i.path.length ? `${formatPath(i.path)}: ` : '') + i.message;
+
+/** zod's issues as SpecIssues under `prefix`, in the words used everywhere. */
+export function specIssues(
+  issues: readonly z.core.$ZodIssue[],
+  prefix: (string | number)[] = [],
+): SpecIssue[] {
+  return issues.map((issue) => {
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') message = `unknown field(s): ${issue.keys.join(', ')}`;
+    return { path: [...prefix, ...issue.path.map((p) => (typeof p === 'number' ? p : String(p)))], message };
+  });
+}
+
 export class FaultSpecError extends Error {
-  constructor(readonly problems: string[]) {
+  readonly problems: string[];
+
+  constructor(readonly issues: SpecIssue[]) {
+    const problems = issues.map(formatIssue);
     super(problems.join('; '));
+    this.problems = problems;
     this.name = 'FaultSpecError';
   }
 }
 
-function describe(issues: z.core.$ZodIssue[], where: string): string[] {
-  return issues.map((issue) => {
-    const at = [where, ...issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))].join(
-      '',
-    );
-    let message = issue.message;
-    if (issue.code === 'invalid_union' && issue.path.length === 0) message = `unknown action`;
-    if (issue.code === 'unrecognized_keys') message = `unknown field(s): ${issue.keys.join(', ')}`;
-    return `${at.replace(/^\./, '')}: ${message}`;
-  });
-}
-
-/** Validates a list of rules; throws FaultSpecError naming every bad field. */
-export function parseRules(input: unknown, where = 'rules'): Rule[] {
-  if (!Array.isArray(input)) throw new FaultSpecError([`${where}: must be a JSON array of rules`]);
+/** Every problem of a list of rules; empty when it is valid. */
+export function ruleIssues(input: unknown, where = 'rules'): { rules: Rule[]; issues: SpecIssue[] } {
+  if (!Array.isArray(input))
+    return { rules: [], issues: [{ path: [where], message: 'must be a JSON array of rules' }] };
   const rules: Rule[] = [];
-  const problems: string[] = [];
+  const issues: SpecIssue[] = [];
   input.forEach((raw, i) => {
-    const at = `${where}[${i}]`;
     if (typeof raw === 'object' && raw !== null && !ACTIONS.includes((raw as { action?: never }).action!)) {
       const action = (raw as { action?: unknown }).action;
-      problems.push(
-        `${at}.action: unknown action ${JSON.stringify(action)}; use one of ${ACTIONS.join(', ')}`,
-      );
+      issues.push({
+        path: [where, i, 'action'],
+        message: `unknown action ${JSON.stringify(action)}; use one of ${ACTIONS.join(', ')}`,
+      });
       return;
     }
     const result = RuleSchema.safeParse(raw);
     if (result.success) rules.push(result.data);
-    else problems.push(...describe(result.error.issues, at));
+    else issues.push(...specIssues(result.error.issues, [where, i]));
   });
   const ids = new Set<string>();
   for (const r of rules) {
-    if (r.id !== undefined && ids.has(r.id)) problems.push(`${where}: id "${r.id}" is used twice`);
+    if (r.id !== undefined && ids.has(r.id))
+      issues.push({ path: [where], message: `id "${r.id}" is used twice` });
     if (r.id !== undefined) ids.add(r.id);
   }
-  if (problems.length > 0) throw new FaultSpecError(problems);
+  return { rules, issues };
+}
+
+/** Validates a list of rules; throws FaultSpecError naming every bad field. */
+export function parseRules(input: unknown, where = 'rules'): Rule[] {
+  const { rules, issues } = ruleIssues(input, where);
+  if (issues.length > 0) throw new FaultSpecError(issues);
   return rules;
 }

@@ -51,6 +51,8 @@ export function jsOperations(rules: readonly Rule[], guarded = false): Operation
   if (guarded) return [...OPERATIONS];
   const js = new Set<Operation>(ALWAYS_JS);
   for (const rule of rules) for (const op of operationsMatching(rule.methods)) js.add(op);
+  // A full disk shows in df whatever methods the rule names (RulesGate.space).
+  if (rules.some((r) => r.action === 'diskFull')) js.add('statfs');
   return [...js];
 }
 

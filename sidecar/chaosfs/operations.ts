@@ -214,17 +214,18 @@ export function makeOperations(
       reply(cb, () =>
         on('statfs', path, async (target) => {
           await check(who, path);
-          const s = await p.statfs(target);
+          const real = await p.statfs(target);
+          const s = gate.space({ bsize: real.bsize, bfree: real.bfree, bavail: real.bavail });
           return [
             {
               bsize: s.bsize,
               frsize: s.bsize,
-              blocks: s.blocks,
+              blocks: real.blocks,
               bfree: s.bfree,
               bavail: s.bavail,
-              files: s.files,
-              ffree: s.ffree,
-              favail: s.ffree,
+              files: real.files,
+              ffree: real.ffree,
+              favail: real.ffree,
               fsid: 0,
               flag: 0,
               namemax: 255,

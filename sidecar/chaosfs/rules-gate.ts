@@ -2,7 +2,7 @@
  * Where a call meets the rules: the hooks of every firing rule, in order. With no rule set, the
  * pass-through pays one property read.
  */
-import type { Attributes, FsCall } from '../faults/fault';
+import type { Attributes, FsCall, Space } from '../faults/fault';
 import type { ActiveRule, RuleSet } from '../faults/rule-set';
 
 /** Thrown to answer the kernel with an errno (negative, as fuse-native wants it). */
@@ -40,6 +40,11 @@ export class RulesGate {
 
   static attributes(firing: readonly ActiveRule[], call: FsCall, attr: Attributes): void {
     for (const r of firing) r.fault.attributes?.(call, attr, r.context);
+  }
+
+  /** The free space `df` is told: every rule may lower it (a full disk is full for every path). */
+  space(s: Space): Space {
+    return this.rules.active.reduce((acc, r) => r.fault.space?.(acc) ?? acc, s);
   }
 
   /** Whether any firing rule needs to know how much a write grows the file. */

@@ -12,8 +12,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import {
   ControlError,
-  ControlRequestSchema,
   MAX_REQUEST_BYTES,
+  parseControlRequest,
   PROTOCOL_VERSION,
   type ControlReply,
   type ControlRequest,
@@ -25,8 +25,8 @@ export type Handler = (request: ControlRequest) => Promise<unknown>;
 /** How long a client may take to send its request. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
-function failure(code: ControlError['code'], message: string): ControlReply {
-  return { version: PROTOCOL_VERSION, ok: false, error: { code, message } };
+function failure(code: ControlError['code'], message: string, field?: string): ControlReply {
+  return { version: PROTOCOL_VERSION, ok: false, error: { code, message, ...(field ? { field } : {}) } };
 }
 
 /** Parses and validates one request line; the error names what was wrong. */
@@ -43,17 +43,7 @@ export function parseRequest(line: string): ControlRequest {
       `protocol version ${JSON.stringify(raw.version)} is not spoken here (this side speaks ${PROTOCOL_VERSION}): upgrade the older side`,
     );
   }
-  const parsed = ControlRequestSchema.safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => {
-      const at = i.path.length ? i.path.join('.') : 'request';
-      if (i.code === 'unrecognized_keys') return `${at}: unknown field(s): ${i.keys.join(', ')}`;
-      if (i.code === 'invalid_union' && i.path[0] === 'op') return `op: unknown operation`;
-      return `${at}: ${i.message}`;
-    });
-    throw new ControlError('BadRequest', problems.join('; '));
-  }
-  return parsed.data;
+  return parseControlRequest(raw);
 }
 
 export async function answer(line: string, handler: Handler): Promise<ControlReply> {
@@ -61,7 +51,7 @@ export async function answer(line: string, handler: Handler): Promise<ControlRep
     const result = await handler(parseRequest(line));
     return { version: PROTOCOL_VERSION, ok: true, result: result ?? null };
   } catch (err) {
-    if (err instanceof ControlError) return failure(err.code, err.message);
+    if (err instanceof ControlError) return failure(err.code, err.message, err.field);
     if (err instanceof Error && err.name === 'FaultSpecError') return failure('BadRequest', err.message);
     return failure('Internal', err instanceof Error ? err.message : String(err));
   }

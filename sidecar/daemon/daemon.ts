@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ControlError, type ControlRequest, type Target } from '../api/control';
-import { parseDurationMs, parseRules, type RuleInput } from '../api/fault-spec';
+import { parseRules, type RuleInput } from '../api/fault-spec';
 import { request } from '../control/client';
 import type { RuleStatus } from '../faults/rule-set';
 import type { InjectionKernel, SwapSummary } from './kernel';
@@ -38,7 +38,8 @@ import {
 } from './holders';
 import { isWorker, startTimeOf, startWorker, stopWorker } from './worker';
 import { openDirInRoot } from '../chaosfs/syscalls';
-import { schedule, type Scheduled } from '../timers';
+import { RuleExpiry, withIds, type ExpiringRuleStatus } from './rule-expiry';
+import { refuseHostWide } from './request-checks';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -52,7 +53,8 @@ interface Live {
   record: InjectionRecord;
   /** An O_PATH fd of the original volume, opened before ChaosFS covers it: swap-back goes there. */
   originalFd?: number;
-  timer?: Scheduled;
+  /** Takes each rule off when its duration ends, and recovers with the last one. */
+  expiry?: RuleExpiry;
   /** Resolves with what is left after recovery (empty: nothing, the injection is closed). */
   recovering?: Promise<string[]>;
   lastSwap?: SwapSummary;
@@ -66,7 +68,7 @@ export interface InjectionStatus {
   startedAt: string;
   endsAt?: string;
   state: InjectionRecord['step'];
-  rules: RuleStatus[];
+  rules: ExpiringRuleStatus[];
   swapped?: number;
   skipped?: number;
   /** The longest the target was stopped by the fd swap, in µs. */
@@ -128,11 +130,17 @@ export class Daemon {
       // Rules are validated here, then forwarded as given: the worker validates its own input, and
       // status shows "10ms" the way the user wrote it.
       case 'inject':
-        return this.inject(req.target, req.volumePath, validRules(req.rules), req.duration);
+        return this.inject(req.target, req.volumePath, withIds(validRules(req.rules), [], req.duration), req);
       case 'update':
-        return this.update(req.target, req.volumePath, validRules(req.rules), req.replace ?? true);
+        return this.update(
+          req.target,
+          req.volumePath,
+          validRules(req.rules),
+          req.replace ?? true,
+          req.dryRun,
+        );
       case 'recover':
-        return this.recoverRequested(req.target, req.volumePath);
+        return this.recoverRequested(req.target, req.volumePath, req.dryRun);
       case 'status':
         return { injections: await this.status(req.target) };
       default:
@@ -154,14 +162,12 @@ export class Daemon {
     );
   }
 
-  private async inject(target: Target, volumePath: string, rules: RuleInput[], duration?: string) {
-    const durationMs = duration === undefined ? undefined : parseDurationMs(duration);
-    if (duration !== undefined && (durationMs === undefined || durationMs <= 0)) {
-      throw new ControlError(
-        'BadRequest',
-        `duration: "${duration}" is not a positive duration (e.g. "30s", "5m")`,
-      );
-    }
+  private async inject(
+    target: Target,
+    volumePath: string,
+    rules: RuleInput[],
+    opts: { allInNamespace?: boolean; dryRun?: boolean },
+  ) {
     const resolved = resolveTarget(target, this.ownPids());
     for (const l of this.live.values()) {
       if (
@@ -177,6 +183,8 @@ export class Daemon {
     }
     const root = `/proc/${resolved.nsPid}/root`;
     checkVolumePath(root, volumePath);
+    refuseHostWide(target, resolved, opts.allInNamespace ?? false);
+    if (opts.dryRun) return { dryRun: true, target, volumePath, pids: resolved.pids, rules };
 
     const id = `inj-${randomBytes(4).toString('hex')}`;
     const now = Date.now();
@@ -190,7 +198,6 @@ export class Daemon {
       pids: resolved.pids,
       rules,
       startedAt: new Date(now).toISOString(),
-      endsAt: durationMs === undefined ? undefined : new Date(now + durationMs).toISOString(),
       workerSocket: path.join(this.opts.runDir, 'workers', `${id}.sock`),
       staging: path.join(this.opts.runDir, 'staging', id),
       mountsBefore: mountTable(resolved.nsPid, volumePath),
@@ -209,7 +216,7 @@ export class Daemon {
         source: `/proc/${process.pid}/fd/${live.originalFd}`,
         staging: record.staging,
         socket: record.workerSocket,
-        logFile: path.join(this.opts.stateDir, `${id}.worker.log`),
+        logFile: workerLog(this.opts.stateDir, id),
       });
       record.workerPid = worker.pid;
       record.workerStart = startTimeOf(worker.pid);
@@ -261,29 +268,66 @@ export class Daemon {
           : `injection into ${volumePath} failed (${message}) and its rollback is incomplete, still left:\n  ${left.join('\n  ')}`,
       );
     }
-    if (durationMs !== undefined) {
-      live.timer = schedule(() => void this.recover(live, 'duration ended'), durationMs);
-    }
+    live.expiry = new RuleExpiry((ruleId) => void this.expireRule(live, ruleId));
+    live.expiry.schedule(rules);
     return this.describe(live);
   }
 
-  private async update(target: Target, volumePath: string | undefined, rules: RuleInput[], replace: boolean) {
+  private async update(
+    target: Target,
+    volumePath: string | undefined,
+    given: RuleInput[],
+    replace: boolean,
+    dryRun?: boolean,
+  ) {
     const found = this.matching(target, volumePath);
     if (found.length === 0) throw notInjected(target, volumePath);
+    const replaced = new Set<string>();
     for (const l of found) {
-      await this.workerRequest(l.record, { op: 'rules.set', rules, replace });
+      const rules = withIds(given, replace ? [] : l.record.rules);
       // As the worker does: an added rule replaces an active one with the same id.
-      const ids = new Set(rules.map((r) => r.id).filter((id) => id !== undefined));
+      const ids = new Set(rules.map((r) => r.id));
+      for (const r of l.record.rules) if (r.id !== undefined && ids.has(r.id)) replaced.add(r.id);
+      if (dryRun) continue;
+      await this.workerRequest(l.record, { op: 'rules.set', rules, replace });
       const kept = replace ? [] : l.record.rules.filter((r) => r.id === undefined || !ids.has(r.id));
       l.record.rules = [...kept, ...rules];
       this.journal.record(l.record.id, l.record.step, { rules: l.record.rules });
+      if (replace) l.expiry?.cancel();
+      l.expiry?.schedule(rules);
     }
-    return { injections: await Promise.all(found.map((l) => this.describe(l))) };
+    const injections = await Promise.all(found.map((l) => this.describe(l)));
+    return { injections, replaced: [...replaced], ...(dryRun ? { dryRun: true } : {}) };
   }
 
-  private async recoverRequested(target: Target, volumePath?: string) {
+  /** A rule's duration ended: it comes off; with the last one, the injection recovers. */
+  private async expireRule(live: Live, ruleId: string): Promise<void> {
+    if (live.recovering) return;
+    const r = live.record;
+    const rest = r.rules.filter((rule) => rule.id !== ruleId);
+    this.opts.log('rule-expired', { id: r.id, rule: ruleId, left: rest.length });
+    if (rest.length === 0) {
+      await this.recover(live, `its last rule (${ruleId}) ended`);
+      return;
+    }
+    try {
+      await this.workerRequest(r, { op: 'rules.clear', ids: [ruleId] });
+      r.rules = rest;
+      this.journal.record(r.id, r.step, { rules: rest });
+    } catch (err) {
+      await this.recover(live, `rule ${ruleId} ended and could not be taken off: ${String(err)}`);
+    }
+  }
+
+  private async recoverRequested(target: Target, volumePath?: string, dryRun?: boolean) {
     const found = this.matching(target, volumePath);
     if (found.length === 0) throw notInjected(target, volumePath);
+    if (dryRun) {
+      return {
+        dryRun: true,
+        recovered: found.map((l) => ({ id: l.record.id, volumePath: l.record.volumePath })),
+      };
+    }
     const left = (await Promise.all(found.map((l) => this.recover(l, 'requested')))).flat();
     if (left.length > 0) {
       throw new ControlError(
@@ -315,7 +359,7 @@ export class Daemon {
 
   private async runRecovery(live: Live, reason: string): Promise<string[]> {
     const r = live.record;
-    live.timer?.cancel();
+    live.expiry?.cancel();
     this.opts.log('recover', { id: r.id, reason, step: r.step });
     this.journal.record(r.id, 'recovering');
     r.step = 'recovering';
@@ -371,6 +415,8 @@ export class Daemon {
     this.journal.record(r.id, 'recovered', { error });
     r.step = 'recovered';
     this.opts.log('recovered', { id: r.id, problems: error });
+    // The worker's log is kept only when something went wrong: it is what explains it.
+    if (!error) fs.rmSync(workerLog(this.opts.stateDir, r.id), { force: true });
     return [];
   }
 
@@ -534,16 +580,17 @@ export class Daemon {
       volumePath: r.volumePath,
       pids: this.processes(r),
       startedAt: r.startedAt,
-      endsAt: r.endsAt,
+      endsAt: live.expiry?.endsAt(r.rules.map((rule) => rule.id!)) ?? r.endsAt,
       state: r.step,
-      rules:
+      rules: (live.expiry ?? new RuleExpiry(() => {})).withExpiry(
         reply?.rules ??
-        parseRules(r.rules).map((rule, i) => ({
-          id: rule.id ?? `rule-${i + 1}`,
-          rule,
-          matched: 0,
-          injected: 0,
-        })),
+          parseRules(r.rules).map((rule, i) => ({
+            id: rule.id ?? `rule-${i + 1}`,
+            rule,
+            matched: 0,
+            injected: 0,
+          })),
+      ),
       swapped: live.lastSwap?.swapped,
       skipped: live.lastSwap?.skipped,
       pauseUs: live.lastSwap?.maxPauseUs,
@@ -579,6 +626,8 @@ function validRules(input: unknown[]): RuleInput[] {
   return input as RuleInput[];
 }
 
+const workerLog = (stateDir: string, id: string) => path.join(stateDir, `${id}.worker.log`);
+
 function notInjected(target: Target, volumePath?: string): ControlError {
   const who =
     'pid' in target ? `pid/${target.pid}` : `container ${target.containerName ?? target.containerId}`;
@@ -588,29 +637,37 @@ function notInjected(target: Target, volumePath?: string): ControlError {
   );
 }
 
-/** The volume path must be a directory in the target, reached without any symlink on the way. */
+/**
+ * The volume path must be a directory in the target, reached without any symlink on the way. (The
+ * schema already refused "/", relative paths and "..".) Errors name the field, not only the text.
+ */
 function checkVolumePath(root: string, volumePath: string): void {
-  if (volumePath === '/')
-    throw new ControlError('BadRequest', 'volumePath: refusing to inject the root directory "/"');
   let at = root;
   for (const part of volumePath.split('/').filter(Boolean)) {
     at += '/' + part;
+    const where = at.slice(root.length);
     let st: fs.Stats;
     try {
       st = fs.lstatSync(at);
     } catch {
       throw new ControlError(
         'NotFound',
-        `volumePath: ${volumePath} does not exist in the target (no ${at.slice(root.length)})`,
+        `${volumePath} does not exist in the target (no ${where})`,
+        'volumePath',
       );
     }
     if (st.isSymbolicLink()) {
       throw new ControlError(
         'BadRequest',
-        `volumePath: ${at.slice(root.length)} is a symlink in the target; give the path it points to`,
+        `${where} is a symlink in the target; give the path it points to`,
+        'volumePath',
       );
     }
     if (!st.isDirectory())
-      throw new ControlError('BadRequest', `volumePath: ${at.slice(root.length)} is not a directory`);
+      throw new ControlError(
+        'BadRequest',
+        `${where} is a ${st.isFile() ? 'file' : 'non-directory'} in the target: give the volume's directory (a mount point or any directory), and pick files in it with the rules' path glob`,
+        'volumePath',
+      );
   }
 }

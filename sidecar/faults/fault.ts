@@ -53,4 +53,13 @@ export interface Fault {
   grew?(bytes: number): void;
   /** On a getattr reply: may change what the app sees. */
   attributes?(call: FsCall, attr: Attributes, ctx: FaultContext): void;
+  /** On a statfs reply (`df`): may lower the free space reported. Asked of every rule, matched or not. */
+  space?(space: Space): Space;
+}
+
+/** The free-space part of a statfs reply, in blocks of `bsize` bytes. */
+export interface Space {
+  bsize: number;
+  bfree: number;
+  bavail: number;
 }

@@ -11,7 +11,7 @@
  * | every other operation                      | its own name            |
  *
  * `forget`, `getlk`, `setlk` and `bmap` never reach a path-based pass-through (the kernel handles locks
- * locally), so a rule naming only those matches nothing; the spec accepts them for compatibility.
+ * locally), and ChaosFS has no opendir, releasedir or fsyncdir: the fault spec refuses a rule naming only these.
  */
 import type { Method } from '../api/fault-spec';
 

@@ -88,6 +88,11 @@ export class RuleSet {
     return cleared;
   }
 
+  /** Every active rule, in the order they were set. */
+  get active(): readonly ActiveRule[] {
+    return this.rules;
+  }
+
   list(): RuleStatus[] {
     return this.rules.map((r) => r.status());
   }

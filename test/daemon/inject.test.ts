@@ -132,16 +132,16 @@ describe('chaosfs daemon and kubectl-iochaos on local processes', () => {
   it('says clearly when there is nothing to recover, or the target or path does not exist', async () => {
     t = await startTarget();
     const none = d.cli('recover', `pid/${t.pid}`);
-    assert.equal(none.status, 1);
+    assert.equal(none.status, 3, 'not found: exit 3');
     assert.match(none.stderr, new RegExp(`pid/${t.pid} is not injected: nothing to recover`));
     const gone = d.cli('delay', 'pid/999999', '--path', '/data', '--delay', '1ms');
-    assert.equal(gone.status, 1);
+    assert.equal(gone.status, 3);
     assert.match(gone.stderr, /process 999999 does not exist/);
     const noPath = d.cli('delay', `pid/${t.pid}`, '--path', '/no/such/dir', '--delay', '1ms');
-    assert.equal(noPath.status, 1);
+    assert.equal(noPath.status, 3);
     assert.match(noPath.stderr, /\/no\/such\/dir does not exist in the target/);
     const badRule = d.cli('delay', `pid/${t.pid}`, '--path', t.volume, '--delay', '1ms', '--percent', '130');
-    assert.equal(badRule.status, 1);
+    assert.equal(badRule.status, 2, 'bad input: exit 2, nothing sent');
     assert.match(badRule.stderr, /--percent/);
   });
 });

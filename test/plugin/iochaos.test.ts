@@ -89,27 +89,35 @@ describe('kubectl iochaos apply: Chaos Mesh IOChaos manifests', function () {
       mode: { kind: 'one' },
       containerNames: undefined,
       volumePath: '/var/run/etcd',
-      duration: '400s',
     };
+    // The rule's id is the IOChaos' namespace/name (applying it again replaces it); its duration is the rule's.
+    const rule = (name: string) => ({ id: `chaos-testing/${name}`, duration: '400s' });
     assert.deepEqual(translateIOChaos(LATENCY, 'default'), {
       ...common,
       name: 'io-latency-example',
-      rule: { action: 'latency', path: '**/*', percent: 50, delay: '100ms' },
+      rule: { ...rule('io-latency-example'), action: 'latency', path: '**/*', percent: 50, delay: '100ms' },
     });
     assert.deepEqual(translateIOChaos(FAULT, 'default'), {
       ...common,
       name: 'io-fault-example',
-      rule: { action: 'fault', path: '**/*', percent: 50, errno: 5 },
+      rule: { ...rule('io-fault-example'), action: 'fault', path: '**/*', percent: 50, errno: 5 },
     });
     assert.deepEqual(translateIOChaos(ATTR, 'default'), {
       ...common,
       name: 'io-attr-example',
-      rule: { action: 'attrOverride', path: '**/*', percent: 10, attr: { perm: 72 } },
+      rule: {
+        ...rule('io-attr-example'),
+        action: 'attrOverride',
+        path: '**/*',
+        percent: 10,
+        attr: { perm: 72 },
+      },
     });
     assert.deepEqual(translateIOChaos(MISTAKE, 'default'), {
       ...common,
       name: 'io-mistake-example',
       rule: {
+        ...rule('io-mistake-example'),
         action: 'mistake',
         path: '**/*',
         methods: ['read', 'write'],
@@ -240,7 +248,7 @@ spec:
         ...(MISTAKE as { spec: object }),
         spec: { ...(MISTAKE as { spec: object }).spec, mode: 'all' },
       };
-      const r = await apply(all, '--dry-run', '-o', 'yaml');
+      const r = await apply(all, '--dry-run=client', '-o', 'yaml');
       assert.equal(r.status, 0, r.stderr);
       const planned = YAML.parse(r.stdout) as {
         target: string;
@@ -255,9 +263,96 @@ spec:
       assert.deepEqual((planned[0].request as unknown as { rules: unknown[] }).rules, [
         translateIOChaos(MISTAKE, 'x').rule,
       ]);
-      const one = await apply(LATENCY, '--dry-run');
+      const one = await apply(LATENCY, '--dry-run=client');
       assert.equal(JSON.parse(one.stdout).length, 1, 'mode one: one pod');
       assert.equal(cluster.exec.calls.length, 0, 'dry run execs nothing');
+    });
+
+    it('-l narrows the selector, -c picks the container; selector.pods is taken as given, as Chaos Mesh does', async () => {
+      const spec = (LATENCY as { spec: Record<string, unknown> }).spec;
+      const plan = async (doc: unknown, ...args: string[]) => {
+        const r = await apply(doc, '--dry-run=client', ...args);
+        return {
+          ...r,
+          planned: r.status === 0 ? (JSON.parse(r.stdout) as { target: string; container: string }[]) : [],
+        };
+      };
+      const all = { ...(LATENCY as object), spec: { ...spec, mode: 'all', selector: {} } };
+      assert.deepEqual((await plan(all)).planned.map((p) => p.target).sort(), [
+        'pod/etcd-0',
+        'pod/etcd-1',
+        'pod/web-0',
+      ]);
+      assert.deepEqual(
+        (await plan(all, '-l', 'app=web')).planned.map((p) => p.target),
+        ['pod/web-0'],
+      );
+      const none = await plan(all, '-l', 'app=none');
+      assert.equal(none.status, 3, 'no pod matches: exit 3');
+      assert.equal((await plan(all, '-l', 'app=web', '-c', 'etcd')).planned[0].container, 'etcd');
+      const other = await plan(all, '-c', 'nope');
+      assert.equal(other.status, 1);
+      assert.match(other.stderr, /has no container "nope"/);
+      const named = {
+        ...(LATENCY as object),
+        spec: {
+          ...spec,
+          mode: 'all',
+          selector: { labelSelectors: { app: 'web' }, pods: { 'chaos-testing': ['etcd-1'] } },
+        },
+      };
+      assert.deepEqual(
+        (await plan(named)).planned.map((p) => p.target),
+        ['pod/etcd-1'],
+      );
+    });
+
+    it('YAML 1.1 as Kubernetes reads it (perm: 0444 is octal); spec.duration and volumePath checked in a dry run', async () => {
+      const file = path.join(cluster.dir, 'attr.yaml');
+      const yaml = (extra: string) =>
+        fs.writeFileSync(
+          file,
+          `apiVersion: chaos-mesh.org/v1alpha1
+kind: IOChaos
+metadata: {name: ro, namespace: chaos-testing}
+spec:
+  action: attrOverride
+  mode: one
+  selector: {labelSelectors: {app: web}}
+  volumePath: /var/lib/data/
+  attr:
+    perm: 0444
+${extra}`,
+        );
+      yaml('');
+      const r = await cluster.kubectl(['iochaos', 'apply', '-f', file, '--dry-run=client']);
+      assert.equal(r.status, 0, r.stderr);
+      const [planned] = JSON.parse(r.stdout) as {
+        request: { volumePath: string; rules: { attr: { perm: number } }[] };
+      }[];
+      assert.equal(planned.request.rules[0].attr.perm, 0o444);
+      assert.equal(
+        planned.request.volumePath,
+        '/var/lib/data',
+        'the trailing slash is dropped before anything is sent',
+      );
+      yaml('  duration: 5x\n');
+      const bad = await cluster.kubectl(['iochaos', 'apply', '-f', file, '--dry-run=client']);
+      assert.equal(bad.status, 2);
+      assert.equal(
+        bad.stderr,
+        'error: IOChaos ro: spec.duration: "5x" is not a duration: use e.g. "10ms", "1.5s", "2m"\n' +
+          '  fix the field named; the fault spec follows Chaos Mesh IOChaos field names\n',
+      );
+      assert.equal(cluster.exec.calls.length, 0);
+    });
+
+    it('kubectl completes `kubectl iochaos ...` through kubectl_complete-iochaos', async () => {
+      const r = await cluster.kubectl(['__complete', 'iochaos', 'sta']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^status\n:4\n/);
+      const flags = await cluster.kubectl(['__complete', 'iochaos', 'delay', 'pod/web-0', '--dry-run', '']);
+      assert.match(flags.stdout, /^none\nclient\nserver\n/);
     });
 
     it("containerNames: a container the pod lacks is that pod's error; refusals exit 1 before any exec", async () => {
@@ -275,7 +370,7 @@ spec:
         ...(FAULT as object),
         spec: { ...(FAULT as { spec: object }).spec, duration: 5 },
       });
-      assert.equal(bad.status, 1);
+      assert.equal(bad.status, 2, 'bad input: exit 2');
       assert.match(bad.stderr, /spec\.duration must be a string like "30s"/);
       assert.equal(cluster.exec.calls.length, 0);
     });

@@ -13,6 +13,7 @@ import { testDaemon, type TestDaemon } from '../support/daemon';
 import { startTarget, type Target } from '../support/target';
 import { isMounted, mounts } from '../support/mounts';
 import { PLUGIN_CLI } from '../support/daemon';
+import { defaultRuleId } from '../../plugin/commands/inject';
 import {
   containerCgroup,
   podObject,
@@ -56,6 +57,29 @@ describe('kubectl iochaos on pods, through the real kubectl and a real daemon', 
         namespace: NS,
         labels: { app: 'web' },
         apps: [{ name: 'app', id: 'f'.repeat(64) }],
+        injected: false,
+      }),
+    );
+    // Another namespace's injected pod, whose daemon does not answer: status -A reports it, exit 4.
+    cluster.api.create('', 'namespaces', undefined, { metadata: { name: 'data' } });
+    cluster.containers.set(
+      'data/db-0/chaosfs',
+      sidecarContainer(cluster.dir, path.join(cluster.dir, 'gone.sock')),
+    );
+    cluster.api.create(
+      '',
+      'pods',
+      'data',
+      podObject({ name: 'db-0', namespace: 'data', apps: [{ name: 'db', id: 'e'.repeat(64) }] }),
+    );
+    cluster.api.create(
+      '',
+      'pods',
+      'data',
+      podObject({
+        name: 'plain-0',
+        namespace: 'data',
+        apps: [{ name: 'x', id: 'd'.repeat(64) }],
         injected: false,
       }),
     );
@@ -108,9 +132,11 @@ describe('kubectl iochaos on pods, through the real kubectl and a real daemon', 
       'read',
     ]);
     assert.equal(inject.status, 0, inject.stderr);
-    assert.equal(
+    assert.match(
       inject.stdout,
-      `pod/web-0 (app): injected delay 300ms (all read) at ${t.volume}; undo with: kubectl iochaos recover pod/web-0 -n ${NS} -c app\n`,
+      new RegExp(
+        `^pod/web-0 \\(app\\): injected delay 300ms \\(all read\\) at ${t.volume} \\(rule delay-[0-9a-f]{8}, 1 process\\); undo with: kubectl iochaos recover pod/web-0 -n ${NS} -c app\\n$`,
+      ),
     );
     const call = cluster.exec.calls.at(-1)!;
     assert.deepEqual(call, {
@@ -157,7 +183,7 @@ describe('kubectl iochaos on pods, through the real kubectl and a real daemon', 
     assert.equal(none.stderr, 'No injections found in pod/web-0.\n');
   });
 
-  it('a path the container does not have: the daemon says so, the plugin says where to look, exit 1', async () => {
+  it('a path the container does not have: the daemon says so, the plugin says where to look, exit 3', async () => {
     const r = await cluster.kubectl([
       'iochaos',
       'fault',
@@ -169,11 +195,11 @@ describe('kubectl iochaos on pods, through the real kubectl and a real daemon', 
       '--errno',
       'EIO',
     ]);
-    assert.equal(r.status, 1);
+    assert.equal(r.status, 3, 'not found: exit 3');
     assert.equal(r.stdout, '');
     assert.match(
       r.stderr,
-      /^pod\/web-0: error: volumePath: \/no\/such\/dir does not exist in the target \(no \/no\)\n/,
+      /^pod\/web-0: error: --path: \/no\/such\/dir does not exist in the target \(no \/no\)\n/,
     );
     assert.match(
       r.stderr,
@@ -181,7 +207,7 @@ describe('kubectl iochaos on pods, through the real kubectl and a real daemon', 
     );
   });
 
-  it('deployment/NAME: every pod it owns, one line each, in parallel; exit 1 because one is not injected', async () => {
+  it('deployment/NAME: every pod it owns, one line each, in parallel; exit 4 because one is not injected', async () => {
     const r = await cluster.kubectl([
       'iochaos',
       'delay',
@@ -195,11 +221,11 @@ describe('kubectl iochaos on pods, through the real kubectl and a real daemon', 
       '--duration',
       '30s',
     ]);
-    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.status, 4, `partial failure: exit 4 (${r.stderr})`);
     assert.match(
       r.stdout,
       new RegExp(
-        `^pod/web-0 \\(app\\): injected delay 50ms \\(all calls\\) at ${t.volume}, recovers in 30s\\n$`,
+        `^pod/web-0 \\(app\\): injected delay 50ms \\(all calls\\) at ${t.volume} \\(rule delay-[0-9a-f]{8}, 1 process\\), recovers in 30s\\n$`,
       ),
     );
     assert.match(
@@ -207,7 +233,7 @@ describe('kubectl iochaos on pods, through the real kubectl and a real daemon', 
       /^pod\/web-1: error: pod shop\/web-1 is not injected: it has no chaosfs sidecar\n/m,
     );
     const rec = await cluster.kubectl(['iochaos', 'recover', '-l', 'app=web', '-n', NS, '-o', 'json']);
-    assert.equal(rec.status, 1);
+    assert.equal(rec.status, 4);
     const out = JSON.parse(rec.stdout) as { target: string; ok: boolean }[];
     assert.deepEqual(out.map((x) => [x.target, x.ok]).sort(), [
       ['pod/web-0', true],
@@ -216,7 +242,78 @@ describe('kubectl iochaos on pods, through the real kubectl and a real daemon', 
     assert.equal(isMounted(t.volume, 'fuse'), false);
   });
 
-  it('--dry-run prints the request with the resolved container id, and sends nothing', async () => {
+  it('--dry-run=server: the sidecar checks the request against the pod, and nothing is injected', async () => {
+    // Mounts at and under the volume: other jobs' mounts elsewhere come and go meanwhile.
+    const volumeMounts = () => t.mountTable().filter((l) => l.split(' ')[2].startsWith(t.volume));
+    const before = volumeMounts();
+    const args = ['iochaos', 'delay', 'pod/web-0', '-n', NS, '--path', `${t.volume}/`, '--delay', '10ms'];
+    const r = await cluster.kubectl([...args, '--dry-run=server']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `^pod/web-0 \\(app\\): would inject delay 10ms \\(all calls\\) at ${t.volume} \\(rule delay-[0-9a-f]{8}, 1 process\\); server dry run: nothing changed\\n$`,
+      ),
+    );
+    assert.deepEqual(cluster.exec.calls.at(-1)?.pod, 'web-0', 'the sidecar was asked');
+    const bad = await cluster.kubectl([...args.slice(0, 6), '/nope', '--delay', '10ms', '--dry-run=server']);
+    assert.equal(bad.status, 3, bad.stderr);
+    assert.match(bad.stderr, /^pod\/web-0: error: --path: \/nope does not exist in the target/);
+    assert.deepEqual(volumeMounts(), before, 'nothing was mounted in the target');
+    const status = await cluster.kubectl(['iochaos', 'status', 'pod/web-0', '-n', NS]);
+    assert.equal(status.stderr, 'No injections found in pod/web-0.\n');
+  });
+
+  it('status -A and -n NS: every injected pod asked in parallel, rules, counters and time left; -o name, jsonpath', async () => {
+    const inject = await cluster.kubectl([
+      'iochaos',
+      'delay',
+      'pod/web-0',
+      '-n',
+      NS,
+      '--path',
+      t.volume,
+      '--delay',
+      '1ms',
+      '--duration',
+      '5m',
+    ]);
+    assert.equal(inject.status, 0, inject.stderr);
+    try {
+      const all = await cluster.kubectl(['iochaos', 'status', '-A']);
+      assert.equal(all.status, 4, `one pod answered, one did not: exit 4 (${all.stderr})`);
+      const [header, row, ...rest] = all.stdout.trimEnd().split('\n');
+      assert.match(
+        header,
+        /^NAMESPACE\s+ID\s+TARGET\s+CONTAINER\s+PATH\s+STATE\s+RULES\s+FAULTED\/MATCHED\s+AGE\s+ENDS IN$/,
+      );
+      assert.match(
+        row,
+        new RegExp(
+          `^shop\\s+inj-\\w+\\s+pod/web-0\\s+app\\s+${t.volume}\\s+active\\s+latency\\(1ms, [45]m left\\)\\s+\\d+/\\d+\\s+\\d+s\\s+[45]m$`,
+        ),
+      );
+      assert.deepEqual(rest, []);
+      assert.match(all.stderr, /^pod\/db-0: error: the chaosfs daemon in pod data\/db-0 does not answer/);
+      assert.doesNotMatch(all.stderr, /plain-0/, 'a pod without the sidecar is not asked');
+
+      const ns = await cluster.kubectl(['iochaos', 'status', '-n', NS]);
+      assert.equal(ns.status, 0, ns.stderr);
+      assert.match(ns.stdout, /^ID\s+TARGET/);
+      assert.equal(ns.stdout.trimEnd().split('\n').length, 2);
+
+      const names = await cluster.kubectl(['iochaos', 'status', '-n', NS, '-o', 'name']);
+      assert.match(names.stdout, /^injection\/inj-[0-9a-f]+\n$/);
+      const jp = await cluster.kubectl(['iochaos', 'status', '-A', '-o', 'jsonpath={.items[*].target}']);
+      assert.equal(jp.status, 4);
+      assert.deepEqual(jp.stdout.split(' ').sort(), ['pod/db-0', 'pod/web-0']);
+    } finally {
+      const rec = await cluster.kubectl(['iochaos', 'recover', 'pod/web-0', '-n', NS]);
+      assert.equal(rec.status, 0, rec.stderr);
+    }
+  });
+
+  it('--dry-run=client prints the request with the resolved container id, and sends nothing', async () => {
     const calls = cluster.exec.calls.length;
     const r = await cluster.kubectl([
       'iochaos',
@@ -230,7 +327,7 @@ describe('kubectl iochaos on pods, through the real kubectl and a real daemon', 
       '10ms',
       '--percent',
       '50',
-      '--dry-run',
+      '--dry-run=client',
     ]);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), [
@@ -242,7 +339,14 @@ describe('kubectl iochaos on pods, through the real kubectl and a real daemon', 
           op: 'inject',
           target: { containerId: `containerd://${cg.id}`, containerName: 'app' },
           volumePath: '/data',
-          rules: [{ action: 'latency', percent: 50, delay: '10ms' }],
+          rules: [
+            {
+              action: 'latency',
+              percent: 50,
+              delay: '10ms',
+              id: defaultRuleId('delay', { action: 'latency', percent: 50, delay: '10ms' }),
+            },
+          ],
         },
       },
     ]);
@@ -280,10 +384,20 @@ describe('kubectl iochaos on pods, through the real kubectl and a real daemon', 
     assert.equal(r.status, 0, r.stderr);
     assert.match(
       r.stdout,
-      /^pod\/web-0 \(app\): injected delay 300ms \(100% of read on \*\*\/\*\) at .* \(IOChaos io-latency-example\), recovers in 60s\n$/,
+      /^pod\/web-0 \(app\): injected delay 300ms \(100% of read on \*\*\/\*\) at .* \(rule shop\/io-latency-example, 1 process\), recovers in 60s\n$/,
     );
     const slow = await t.ask({ op: 'readHeld' });
     assert.ok(slow.ms >= 300, `the IOChaos delay reached the app (${slow.ms} ms)`);
+    // Applying it again replaces its rule (id namespace/name): the delay does not double.
+    const again = await cluster.kubectl(['iochaos', 'apply', '-f', file]);
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, /: replaced delay 300ms .* \(rule shop\/io-latency-example, 1 process\)/);
+    const status = await cluster.kubectl(['iochaos', 'status', 'pod/web-0', '-n', NS, '-o', 'json']);
+    const [entry] = JSON.parse(status.stdout) as { result: { injections: { rules: { id: string }[] }[] } }[];
+    assert.deepEqual(
+      entry.result.injections[0].rules.map((r) => r.id),
+      ['shop/io-latency-example'],
+    );
     const rec = await cluster.kubectl(['iochaos', 'recover', 'pod/web-0', '-n', NS]);
     assert.equal(rec.status, 0, rec.stderr);
     assert.ok((await t.ask({ op: 'readHeld' })).ms < 100);

@@ -41,6 +41,10 @@ export async function startCluster(namespace = 'shop'): Promise<Cluster> {
   fs.mkdirSync(bin);
   fs.chmodSync(PLUGIN_CLI, 0o755);
   fs.symlinkSync(PLUGIN_CLI, path.join(bin, 'kubectl-iochaos'));
+  // kubectl (1.26+) completes `kubectl iochaos ...` by running this one.
+  const completer = path.join(path.dirname(PLUGIN_CLI), 'complete-cli.js');
+  fs.chmodSync(completer, 0o755);
+  fs.symlinkSync(completer, path.join(bin, 'kubectl_complete-iochaos'));
   const api = await FakeApiServer.start();
   api.create('', 'namespaces', undefined, { metadata: { name: namespace } });
   const kubeconfig = api.writeKubeconfig(path.join(dir, 'kubeconfig'), 'default');

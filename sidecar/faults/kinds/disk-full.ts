@@ -23,5 +23,10 @@ export function diskFull(rule: RuleOf<'diskFull'>): Fault {
     grew(bytes) {
       grown += bytes;
     },
+    // What is left of the limit is all `df` shows free, so the app can see the disk is full.
+    space(s) {
+      const left = Math.floor(Math.max(0, rule.limit - grown) / s.bsize);
+      return { ...s, bfree: Math.min(s.bfree, left), bavail: Math.min(s.bavail, left) };
+    },
   };
 }
