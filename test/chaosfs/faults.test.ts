@@ -3,13 +3,14 @@
  * the control socket while mounted.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RuleInput } from '../../sidecar/api/fault-spec';
 import { requireRootAndFuse } from '../support/root';
 import { startChaosFs, type ChaosFsProcess } from '../support/chaosfs-process';
+import { untilInjected } from '../support/rule-counters';
 
 /** Runs a tiny Node program in a child process (never in the process that could serve the mount). */
 function node(code: string, ...args: string[]) {
@@ -80,13 +81,18 @@ describe('ChaosFS fault kinds', () => {
 
   it('latency: clearing a rule cuts the delays in flight short', async () => {
     await set([{ action: 'latency', delay: '30s', methods: ['read'] }]);
-    const reading = new Promise<number | null>((resolve) => {
-      const child = require('node:child_process').spawn('cat', [m('notes.txt')]);
-      child.on('exit', (code: number | null) => resolve(code));
-    });
-    await new Promise((r) => setTimeout(r, 300));
+    const child = spawn('cat', [m('notes.txt')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const reading = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await untilInjected(c.socket); // the read is in its 30 s delay
+    const cleared = Date.now();
     await c.clearRules();
     assert.equal(await reading, 0, 'the delayed read completed once the rule was cleared');
+    const after = Date.now() - cleared;
+    // Not the rest of the 30 s: a loose bound, far above a loaded machine's scheduling noise.
+    assert.ok(after < 5000, `the read ended ${after} ms after the clear, not at the end of its 30 s delay`);
+    assert.equal(out, 'text');
   });
 
   it('attrOverride: stat shows the overridden attributes, the backing keeps its own', async () => {

@@ -3,19 +3,12 @@
  * session cleanly wherever the mount went: moved with mount --move, or detached by someone else.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {
-  close,
-  fuseMountsUnder,
-  Fuse,
-  fuseNativeDir,
-  mount,
-  node,
-  passthrough,
-  run,
-  eachSandbox,
-} from './support';
+import * as readline from 'node:readline';
+import { close, fuseMountsUnder, Fuse, fuseNativeDir, mount, passthrough, run, eachSandbox } from './support';
 
 describe('fuse-native: mount and close (defect 9)', function () {
   const box = eachSandbox();
@@ -69,20 +62,31 @@ describe('fuse-native: mount and close (defect 9)', function () {
   it('close() ends the session when someone else detached the mount while a file on it stays open', async function () {
     const b = box();
     const fuse = await mount(b, passthrough(b.backing).ops);
-    // The open file keeps the superblock (and so the session) alive after the lazy unmount.
-    const holder = node(
-      `const fs = require('fs'); const fd = fs.openSync(process.argv[1], 'r'); console.log('open');` +
-        `setTimeout(() => { try { fs.readSync(fd, Buffer.alloc(5)); console.log('read ok') } catch (e) { console.log(e.code) } }, 1500)`,
-      [path.join(b.mnt, 'hello')],
+    // The open file keeps the superblock (and so the session) alive after the lazy unmount. The holder
+    // says when it has the file open, and reads again only when told (no sleeps on either side).
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const fs = require('fs'); const fd = fs.openSync(process.argv[1], 'r'); console.log('open');` +
+          `process.stdin.once('data', () => { try { fs.readSync(fd, Buffer.alloc(5)); console.log('read ok') } catch (e) { console.log(e.code) } process.exit(0) })`,
+        path.join(b.mnt, 'hello'),
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
     );
-    await new Promise((r) => setTimeout(r, 700));
+    let out = '';
+    const lines = readline.createInterface({ input: holder.stdout });
+    const exited = new Promise((resolve) => holder.on('close', resolve));
+    lines.on('line', (l) => (out += l + '\n'));
+    await once(lines, 'line'); // 'open'
     assert.equal((await run('umount', ['-l', b.mnt])).code, 0);
     assert.deepEqual(fuseMountsUnder(b.base), []);
     await close(fuse);
     assert.equal(fuse.stats(), null);
-    const held = await holder;
-    assert.match(held.stdout, /^open\n/);
-    assert.doesNotMatch(held.stdout, /read ok/, 'the session had to end before the held file was read again');
+    holder.stdin.end('read\n');
+    await exited;
+    assert.match(out, /^open\n/);
+    assert.doesNotMatch(out, /read ok/, 'the session had to end before the held file was read again');
   });
 
   it('mounts and closes in a process that has no fusermount on PATH, which then exits by itself', async function () {

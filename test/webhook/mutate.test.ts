@@ -49,10 +49,24 @@ function assertApiServerRules(pod: Json): void {
   );
 }
 
+/**
+ * UPDATE_GOLDEN=1 rewrites the golden files, for a person to review the diff. Under CI nobody reviews
+ * it, and a rewritten file would pass whatever the patch became: refuse loudly instead.
+ */
+function updatingGolden(): boolean {
+  if (!process.env.UPDATE_GOLDEN) return false;
+  if (process.env.CI && process.env.CI !== 'false') {
+    throw new Error(
+      `UPDATE_GOLDEN=${process.env.UPDATE_GOLDEN} with CI=${process.env.CI}: golden files are never regenerated under CI; unset UPDATE_GOLDEN, or update them locally and commit the reviewed diff`,
+    );
+  }
+  return process.env.UPDATE_GOLDEN === '1';
+}
+
 function checkGolden(name: string, patch: Operation[]): void {
   const file = path.join(GOLDEN_DIR, `${name}.patch.json`);
   const text = JSON.stringify(patch, null, 2) + '\n';
-  if (process.env.UPDATE_GOLDEN === '1') fs.writeFileSync(file, text);
+  if (updatingGolden()) fs.writeFileSync(file, text);
   assert.ok(
     fs.existsSync(file),
     `no golden file ${file}: run the tests once with UPDATE_GOLDEN=1 and review it`,
