@@ -18,6 +18,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -266,6 +267,42 @@ static int ask_js(struct fs *fs, struct js_call *c) {
 
 /* ---- the session -------------------------------------------------------------------------------- */
 
+/*
+ * libfuse 3.14 cannot ask the kernel for FUSE_DIRECT_IO_ALLOW_MMAP (INIT flag bit 36, Linux 6.6+),
+ * without which a file opened direct_io cannot be mapped MAP_SHARED (ENODEV). The device's writes go
+ * through this hook, which adds the bit to the first message libfuse writes: its INIT reply (nothing
+ * else can be written before INIT is answered). Only a successful reply of protocol 7.x with room for
+ * flags2 is touched; anything else is written as it is.
+ */
+#define INIT_EXT (1u << 30)
+#define ALLOW_MMAP_IN_FLAGS2 (1u << (36 - 32))
+
+static ssize_t device_read(int fd, void *buf, size_t len, void *userdata) {
+  (void)userdata;
+  return read(fd, buf, len);
+}
+
+static ssize_t device_writev(int fd, struct iovec *iov, int count, void *userdata) {
+  struct fs *fs = userdata;
+  if (!atomic_exchange(&fs->init_answered, 1) && count >= 2 && iov[0].iov_len >= 16 && iov[1].iov_len >= 36) {
+    int32_t error;
+    uint32_t major, flags, flags2;
+    memcpy(&error, (char *)iov[0].iov_base + 4, 4);
+    memcpy(&major, iov[1].iov_base, 4);
+    if (error == 0 && major == 7) {
+      memcpy(&flags, (char *)iov[1].iov_base + 12, 4);
+      memcpy(&flags2, (char *)iov[1].iov_base + 32, 4);
+      flags |= INIT_EXT;
+      flags2 |= ALLOW_MMAP_IN_FLAGS2;
+      memcpy((char *)iov[1].iov_base + 12, &flags, 4);
+      memcpy((char *)iov[1].iov_base + 32, &flags2, 4);
+    }
+  }
+  return writev(fd, iov, count);
+}
+
+static const struct fuse_custom_io device_io = {.read = device_read, .writev = device_writev};
+
 static void *loop_main(void *arg) {
   struct session *s = arg;
   struct fuse_loop_config *cfg = fuse_loop_cfg_create();
@@ -353,6 +390,11 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   }
   int dev_fd = fuse_session_fd(s->fs.se);
   fcntl(dev_fd, F_SETFD, fcntl(dev_fd, F_GETFD) | FD_CLOEXEC);
+  if (fuse_session_custom_io(s->fs.se, &device_io, dev_fd) != 0) {
+    fuse_session_unmount(s->fs.se);
+    session_free(s);
+    return throw_error(env, "cannot hook the device's writes");
+  }
 
   napi_value name;
   napi_create_string_utf8(env, "fuse3-dispatch", NAPI_AUTO_LENGTH, &name);
@@ -364,7 +406,9 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   }
   /* A mount whose session is idle must not keep Node alive by itself; close() ends it. */
   napi_unref_threadsafe_function(env, s->tsfn);
+  s->fs.inval = inval_start(s->fs.se);
   if (pthread_create(&s->loop, NULL, loop_main, s) != 0) {
+    inval_stop(s->fs.inval);
     fuse_session_unmount(s->fs.se);
     napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort);
     session_free(s);
@@ -507,6 +551,8 @@ static void close_execute(napi_env env, void *data) {
     return;
   }
   pthread_join(s->loop, NULL);
+  inval_stop(s->fs.inval);
+  s->fs.inval = NULL;
   /* The connection is aborted or gone, so libfuse only closes the device fd here, touching no path. */
   fuse_session_unmount(s->fs.se);
   w->result = 0;

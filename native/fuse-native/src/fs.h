@@ -102,12 +102,23 @@ struct fs {
   double attr_timeout, entry_timeout;
   _Atomic uint64_t js_mask;
   _Atomic uint64_t next_call;
+  _Atomic int init_answered;
   /* Counters per op: answered natively, shown to JS. */
   _Atomic uint64_t native_calls[OP_COUNT], js_calls[OP_COUNT];
   /* Asks JS (bridge.c); returns 0 when JS answered, -1 when JS is gone (then the call goes on). */
   int (*ask_js)(struct fs *fs, struct js_call *call);
   void *bridge;
+  /* Page ranges to drop from the kernel's cache, off the FUSE threads (inval.c). */
+  struct inval_queue *inval;
 };
+
+/* An open served through the page cache carries this bit in its file handle (the fd is the low 32). */
+#define FH_CACHED (1ull << 32)
+
+struct inval_queue *inval_start(struct fuse_session *se);
+/* Queues dropping [off, off+len) of `nodeid`'s pages; never blocks on the kernel. */
+void inval_push(struct inval_queue *q, fuse_ino_t nodeid, off_t off, off_t len);
+void inval_stop(struct inval_queue *q);
 
 int fs_init(struct fs *fs, int root_fd, char *err, size_t errlen);
 void fs_destroy(struct fs *fs);

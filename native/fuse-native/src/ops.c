@@ -97,8 +97,19 @@ static int hook_after(struct fs *fs, struct hook *h, struct stat *attr, char *da
   return hook_ask(fs, h);
 }
 
-static void hook_end(struct hook *h) {
-  if (h->active) free(h->call.path);
+/* A call JS wanted the result of but that failed first is still shown once (result -1, no data), so
+ * that JS can let go of what it kept for it. */
+static void hook_end(struct fs *fs, struct hook *h) {
+  if (!h->active) return;
+  if (h->call.want_after && !h->call.after) {
+    h->call.after = 1;
+    h->call.data = NULL;
+    h->call.data_len = 0;
+    h->call.attr = NULL;
+    h->call.result = -1;
+    hook_ask(fs, h);
+  }
+  free(h->call.path);
 }
 
 /* One op that only needs the before step. */
@@ -106,7 +117,7 @@ static int hook_gate(struct fs *fs, enum op op, struct inode *i, const char *nam
   struct hook h;
   int err = hook_begin(fs, &h, op, i, name, 0, 0);
   if (!err) err = hook_before(fs, &h, NULL, 0);
-  hook_end(&h);
+  hook_end(fs, &h);
   return err;
 }
 
@@ -162,6 +173,7 @@ static void open_caching(struct fs *fs, struct fuse_file_info *fi) {
   } else {
     fi->direct_io = 0;
     fi->keep_cache = 1;
+    fi->fh |= FH_CACHED;
   }
 }
 
@@ -191,7 +203,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
     err = hook_after(fs, &h, &st, NULL, 0, 0);
     if (err) inodes_forget(fs, nodeid, 1);
   }
-  hook_end(&h);
+  hook_end(fs, &h);
   if (err) {
     fuse_reply_err(req, err);
     return;
@@ -217,7 +229,7 @@ static int stat_of(struct inode *i, struct fuse_file_info *fi, struct stat *st) 
 
 static void reply_attr(fuse_req_t req, struct fs *fs, struct hook *h, int err, struct stat *st) {
   if (!err) err = hook_after(fs, h, st, NULL, 0, 0);
-  hook_end(h);
+  hook_end(fs, h);
   if (err)
     fuse_reply_err(req, err);
   else
@@ -481,12 +493,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
   if (!err && !(data = malloc(size ? size : 1))) err = ENOMEM;
   if (!err && (n = pread((int)fi->fh, data, size, off)) < 0) err = errno;
   if (!err) err = hook_after(fs, &h, NULL, data, (size_t)n, n);
-  hook_end(&h);
+  hook_end(fs, &h);
   if (err)
     fuse_reply_err(req, err);
   else
     fuse_reply_buf(req, data, (size_t)n);
   free(data);
+  /* An open from before a read rule existed keeps its pages cached: drop the ones this read filled,
+   * so the next read() of them reaches the rules too (queued: the kernel holds them locked until the
+   * reply is in). */
+  if (fi->fh & FH_CACHED) inval_push(fs->inval, ino, off, (off_t)size);
 }
 
 static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
@@ -523,7 +539,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
   }
   if (!err && (n = pwrite((int)fi->fh, data, (size_t)n, off)) < 0) err = errno;
   if (!err) err = hook_after(fs, &h, NULL, NULL, 0, n);
-  hook_end(&h);
+  hook_end(fs, &h);
   free(data);
   if (err)
     fuse_reply_err(req, err);
