@@ -9,41 +9,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** Every op JS can be shown; rules name these (they are Chaos Mesh's method names). */
-export const OPS = [
-  'lookup',
-  'getattr',
-  'setattr',
-  'readlink',
-  'mknod',
-  'mkdir',
-  'unlink',
-  'rmdir',
-  'symlink',
-  'rename',
-  'link',
-  'open',
-  'read',
-  'write',
-  'flush',
-  'release',
-  'fsync',
-  'opendir',
-  'readdir',
-  'releasedir',
-  'fsyncdir',
-  'statfs',
-  'setxattr',
-  'getxattr',
-  'listxattr',
-  'removexattr',
-  'create',
-  'fallocate',
-  'copy_file_range',
-  'lseek',
-] as const;
+import { OPS, type Op } from './ops';
 
-export type Op = (typeof OPS)[number];
+export { OPS, type Op };
 
 /** Attributes as the kernel gets them (times in ns since the epoch). */
 export interface Attributes {
