@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The Debian packages the test suite runs (besides what a machine of this kind has): bindfs and fuse3
-# (a C FUSE peer), fio, sqlite3, attr (setfattr/getfattr), psmisc. Installed when missing, as root;
+# (a C FUSE peer), fio, sqlite3, attr (setfattr/getfattr), psmisc; podman, runc and debootstrap for
+# the pod tests (test/e2e: images built and pods run in a real container runtime). Installed when missing, as root;
 # `npm test` and .ci/run both call this, so the list lives in one place.
 set -euo pipefail
-packages=(bindfs fio fuse3 sqlite3 attr psmisc)
+packages=(bindfs fio fuse3 sqlite3 attr psmisc podman runc debootstrap)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
