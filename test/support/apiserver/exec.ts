@@ -18,6 +18,8 @@ import { labelMatcher, podFieldMatcher } from './selectors';
 export interface ExecContainer {
   env: NodeJS.ProcessEnv;
   cwd?: string;
+  /** The argv that runs `command` there, when it is not the host (e.g. `podman exec -i CTR ...`). */
+  argv?: (command: string[]) => string[];
 }
 
 export type ContainerLookup = (
@@ -174,7 +176,8 @@ function run(ws: WebSocket, command: string[], where: ExecContainer, stdin: bool
     send(3, JSON.stringify(status));
     ws.close(1000);
   };
-  const child = spawn(command[0], command.slice(1), {
+  const argv = where.argv ? where.argv(command) : command;
+  const child = spawn(argv[0]!, argv.slice(1), {
     env: where.env,
     cwd: where.cwd,
     stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],

@@ -40,6 +40,11 @@ export const BUILTIN_RESOURCES: ResourceType[] = [
     plural: 'namespaces',
     namespaced: false,
     shortNames: ['ns'],
+    // The API server labels every namespace with its name (namespaceSelectors rely on it).
+    normalize: (obj) => {
+      const md = obj.metadata as { name: string; labels?: Record<string, string> };
+      md.labels = { ...md.labels, 'kubernetes.io/metadata.name': md.name };
+    },
   },
   {
     group: '',

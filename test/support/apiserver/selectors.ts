@@ -63,3 +63,34 @@ export function podFieldMatcher(selector: string): (obj: KubeObject) => boolean 
   });
   return (obj) => tests.every((t) => t(obj));
 }
+
+/** A structured LabelSelector (matchLabels, matchExpressions), as selectors in objects are written. */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
+
+/** Whether `labels` match `sel`; an absent selector matches everything, as the API defines. */
+export function selectorMatches(
+  sel: LabelSelector | undefined,
+  labels: Record<string, string> = {},
+): boolean {
+  if (!sel) return true;
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const e of sel.matchExpressions ?? []) {
+    const has = e.key in labels;
+    const inValues = has && (e.values ?? []).includes(labels[e.key]!);
+    const ok =
+      e.operator === 'In'
+        ? inValues
+        : e.operator === 'NotIn'
+          ? !inValues
+          : e.operator === 'Exists'
+            ? has
+            : e.operator === 'DoesNotExist'
+              ? !has
+              : false;
+    if (!ok) return false;
+  }
+  return true;
+}

@@ -32,6 +32,19 @@ export interface RecordedRequest {
   status?: number;
 }
 
+/**
+ * An admission step, as kube-apiserver runs them before an object is stored: returns the object to
+ * store (mutated or not) or throws an ApiError to refuse the request.
+ */
+export type Admit = (t: ResourceType, namespace: string | undefined, obj: KubeObject) => Promise<KubeObject>;
+
+export interface StartOptions {
+  /** Where to listen (default 127.0.0.1); containers reach the stand-in on their bridge's gateway. */
+  host?: string;
+  /** More names or IPs the serving certificate must be valid for. */
+  altNames?: string[];
+}
+
 export const KUBERNETES_VERSION = {
   major: '1',
   minor: '32',
@@ -51,13 +64,17 @@ export class FakeApiServer {
   /** Every request, in order, with the status it got: for tests that assert on what a client did. */
   readonly requests: RecordedRequest[] = [];
   readonly token = randomBytes(16).toString('hex');
+  /** Run in order on every create, before the object is stored (see createAdmitted). */
+  readonly admission: Admit[] = [];
+  /** More bearer tokens accepted (e.g. service account tokens the kubelet mounts into pods). */
+  readonly tokens = new Set<string>();
   readonly ca: string;
   private readonly types: ResourceType[] = [];
   private readonly server: https.Server;
   private port = 0;
 
-  private constructor() {
-    const bundle = createBundle(['localhost', '127.0.0.1']);
+  private constructor(altNames: string[]) {
+    const bundle = createBundle(['localhost', '127.0.0.1', ...altNames]);
     this.ca = bundle.caBundle;
     this.server = https.createServer({ ...bundle.serving, minVersion: 'TLSv1.2' }, (req, res) => {
       void this.handle(req, res);
@@ -75,13 +92,17 @@ export class FakeApiServer {
     for (const t of BUILTIN_RESOURCES) this.addResource(t);
   }
 
-  static async start(): Promise<FakeApiServer> {
-    const s = new FakeApiServer();
-    await new Promise<void>((resolve) => s.server.listen(0, '127.0.0.1', resolve));
+  static async start(opts: StartOptions = {}): Promise<FakeApiServer> {
+    const s = new FakeApiServer(opts.altNames ?? []);
+    await new Promise<void>((resolve) => s.server.listen(0, opts.host ?? '127.0.0.1', resolve));
     s.port = (s.server.address() as AddressInfo).port;
     for (const ns of ['default', 'kube-system'])
       s.create('', 'namespaces', undefined, { metadata: { name: ns } });
     return s;
+  }
+
+  get listenPort(): number {
+    return this.port;
   }
 
   get url(): string {
@@ -101,6 +122,17 @@ export class FakeApiServer {
   /** Direct store access for test set-up, bypassing HTTP. */
   create(group: string, plural: string, namespace: string | undefined, obj: KubeObject): KubeObject {
     return this.store.create(this.resource(group, plural), namespace, obj);
+  }
+
+  /** A create as a client's POST makes it: through every admission step, then stored. */
+  async createAdmitted(
+    t: ResourceType,
+    namespace: string | undefined,
+    input: KubeObject,
+  ): Promise<KubeObject> {
+    let obj = input;
+    for (const admit of this.admission) obj = await admit(t, namespace, obj);
+    return this.store.create(t, namespace, obj);
   }
 
   get(group: string, plural: string, namespace: string | undefined, name: string): KubeObject {
@@ -137,7 +169,8 @@ export class FakeApiServer {
   }
 
   private authorized(req: IncomingMessage): boolean {
-    return req.headers.authorization === `Bearer ${this.token}`;
+    const auth = req.headers.authorization ?? '';
+    return auth === `Bearer ${this.token}` || (auth.startsWith('Bearer ') && this.tokens.has(auth.slice(7)));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -265,7 +298,7 @@ export class FakeApiServer {
       if (namespace !== undefined && !this.store.has(this.resource('', 'namespaces'), undefined, namespace)) {
         throw notFound('namespaces', namespace);
       }
-      const created = this.store.create(t, namespace, (await this.json(ctx)) as KubeObject);
+      const created = await this.createAdmitted(t, namespace, (await this.json(ctx)) as KubeObject);
       return ctx.send(201, created);
     }
     throw methodNotAllowed(method, qualified(t));
