@@ -3,7 +3,8 @@
  * sidecar/api/control.ts): a pid target must not silently cover the whole host.
  */
 import { ControlError, type Target } from '../api/control';
-import { mountNsOf, type ResolvedTarget } from './targets';
+import { namespaceOf, sameNamespace } from './holders';
+import type { ResolvedTarget } from './targets';
 
 /**
  * A pid in the daemon's own mount namespace (or PID 1's) stands for every process of the host, the
@@ -11,8 +12,8 @@ import { mountNsOf, type ResolvedTarget } from './targets';
  */
 export function refuseHostWide(target: Target, resolved: ResolvedTarget, allInNamespace: boolean): void {
   if (!('pid' in target) || allInNamespace) return;
-  const host = [mountNsOf(process.pid), mountNsOf(1)].filter((ns) => ns !== undefined);
-  if (!host.includes(resolved.mountNs)) return;
+  const host = [namespaceOf(process.pid), namespaceOf(1)];
+  if (!host.some((ns) => sameNamespace(ns, resolved.mountNs))) return;
   throw new ControlError(
     'BadRequest',
     `process ${target.pid} shares the host's mount namespace: the injection would cover all ${resolved.pids.length} processes of it, not one app; target a process in its own mount namespace (a container), or say --all-in-namespace if every process is meant`,
