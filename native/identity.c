@@ -84,6 +84,8 @@ int creds_of(pid_t pid, struct creds *out)
 	}
 	out->fsuid = (uid_t)uid;
 	out->fsgid = (gid_t)gid;
+	const char *ce = strstr(buf, "\nCapEff:");
+	out->cap_eff = ce ? strtoull(ce + 8, NULL, 16) : 0;
 	const char *g = strstr(buf, "\nGroups:");
 	if (g) {
 		g += 8;
@@ -175,10 +177,13 @@ int creds_become(const struct creds *c)
 		return -1;
 	}
 	/* The kernel drops the file capabilities itself when fsuid leaves 0, not for an app that runs
-	 * as root: drop them explicitly, always. */
+	 * as root: keep each only where the app itself has it in its effective set. */
 	struct __user_cap_data_struct d[2];
 	memcpy(d, own.caps, sizeof d);
-	d[0].effective &= ~(CAPBIT(CAP_DAC_OVERRIDE) | CAPBIT(CAP_DAC_READ_SEARCH) | CAPBIT(CAP_FOWNER));
+	static const int file_caps[] = {CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER};
+	for (size_t i = 0; i < sizeof file_caps / sizeof *file_caps; i++)
+		if (!(c->cap_eff & (1ull << file_caps[i])))
+			d[0].effective &= ~CAPBIT(file_caps[i]);
 	if (capset_self(d) != 0) {
 		int e = errno;
 		creds_restore();

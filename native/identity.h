@@ -8,6 +8,7 @@
 
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <stdint.h>
 
 /* The fields of /proc/.../fdinfo/N fdswap uses; ino 0 = not shown. */
 struct fdinfo {
@@ -29,12 +30,15 @@ void fdinfo_parse(const char *text, struct fdinfo *out);
  */
 int open_identity(const char *path, struct fdinfo *out);
 
-/* The file-system credentials of a process (fsuid, fsgid, supplementary groups). */
+/* The file-system credentials of a process (fsuid, fsgid, supplementary groups, and its effective
+ * capabilities: an app running as root with CAP_DAC_OVERRIDE may open what it likes, one without
+ * may not). */
 struct creds {
 	uid_t fsuid;
 	gid_t fsgid;
 	gid_t *groups;
 	int ngroups;
+	uint64_t cap_eff;
 };
 
 /* Reads them from /proc/PID/status. 0 or -1. */

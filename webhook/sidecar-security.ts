@@ -52,6 +52,14 @@ export const SIDECAR_CAPABILITIES: readonly { cap: string; why: string }[] = [
     why: "prlimit(2) raises the app's RLIMIT_NOFILE for the spare fds of the swap, and its own (native/fdswap.c)",
   },
   {
+    cap: 'SETUID',
+    why: "setfsuid(2): fdswap opens the app's files on the other mount with the app's own fsuid (native/identity.c)",
+  },
+  {
+    cap: 'SETGID',
+    why: "setfsgid(2) and setgroups(2): the same opens with the app's fsgid and groups (native/identity.c)",
+  },
+  {
     cap: 'DAC_OVERRIDE',
     why:
       'the pass-through opens, reads, writes and walks files of any owner in the volume as root, after ' +

@@ -3,7 +3,13 @@
  * running and ready, and an app container whose id the daemon can find among the pod's processes.
  */
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
-import { INJECT_ANNOTATION, SIDECAR_NAME } from '../../sidecar/api/names';
+import {
+  INJECT_ANNOTATION,
+  INJECT_LABEL,
+  NAMESPACE_INJECTION_ENABLED,
+  NAMESPACE_INJECTION_LABEL,
+  SIDECAR_NAME,
+} from '../../sidecar/api/names';
 import { UserError } from '../errors';
 
 const podName = (pod: V1Pod) => pod.metadata?.name ?? '?';
@@ -33,7 +39,7 @@ export function checkSidecar(pod: V1Pod): void {
         : `pod ${ns}/${name} is not injected: it has no ${SIDECAR_NAME} sidecar`,
       annotated === 'true'
         ? `check the webhook runs (kubectl get pods -n iochaos-system) and allows namespace ${ns}, then recreate the pod (kubectl delete pod ${name} -n ${ns}; its controller makes a new one)`
-        : `opt in: annotate the pod template with ${INJECT_ANNOTATION}: "true" (e.g. kubectl patch deployment NAME -n ${ns} -p '{"spec":{"template":{"metadata":{"annotations":{"${INJECT_ANNOTATION}":"true"}}}}}'), then recreate the pod so the webhook adds the sidecar`,
+        : `opt in: label the namespace (kubectl label namespace ${ns} ${NAMESPACE_INJECTION_LABEL}=${NAMESPACE_INJECTION_ENABLED}) and the pod template (kubectl patch deployment NAME -n ${ns} -p '{"spec":{"template":{"metadata":{"labels":{"${INJECT_LABEL}":"true"}}}}}'), then recreate the pod so the webhook adds the sidecar`,
     );
   }
   if (pod.status?.phase !== 'Running') {

@@ -6,7 +6,7 @@
  * inject:  resolve target -> start worker over the original volume (no rules yet) -> attach the ChaosFS
  *          mount over volumePath in the target's mount namespace -> swap the target's open fds onto it
  *          -> turn the rules on.
- * recover: rules off -> swap the fds back onto the original -> detach the ChaosFS mount -> stop the
+ * recover: rules off -> detach the ChaosFS mount (lazily) -> swap every fd on it back onto the original -> stop the
  *          worker -> verify: nothing of any process on the ChaosFS mount, no ChaosFS mount left at the
  *          volume, the target's mount table what it was. What is left keeps the injection open
  *          (`recover-incomplete`) and is named in the reply; a later recover retries.
@@ -378,17 +378,18 @@ export class Daemon {
     const nsPid = this.nsPid(r);
     const fuseMntId = r.fuseMntId ?? (nsPid !== undefined ? this.findFuseMount(r, nsPid) : undefined);
     if (nsPid !== undefined && fuseMntId !== undefined) {
-      if (live.originalFd !== undefined || workerAlive) {
-        // 2. Fds back onto the original volume (ChaosFS still covers it), 3. then detach.
-        await attempt('swap back', () => this.swapBack(live, fuseMntId, workerAlive));
-        await failpoint('recover:swapped-back', this.opts.log);
-        await attempt('detach', () => this.opts.kernel.detach(nsPid, r.volumePath, fuseMntId));
-      } else {
-        // Worker and daemon both died: only the namespace still reaches the original, underneath the
-        // dead mount. Detach first so it is at volumePath again, then swap onto it from there.
-        await attempt('detach', () => this.opts.kernel.detach(nsPid, r.volumePath, fuseMntId));
-        await attempt('swap back', () => this.swapBackBeneathRoot(live, fuseMntId));
-      }
+      // 2. Detach first, lazily: from then on a path opened in the namespace (a worker forked a moment
+      // ago, a file opened between two swap passes) reaches the original volume, never ChaosFS again;
+      // what is already open on ChaosFS keeps working and is moved back in 3.
+      await attempt('detach', () => this.opts.kernel.detach(nsPid, r.volumePath, fuseMntId));
+      // 3. Fds back onto the original volume: through our fd of it or the worker's root fd, or, with
+      // worker and daemon both dead, beneath the namespace's root where the detach uncovered it.
+      await attempt('swap back', () =>
+        live.originalFd !== undefined || workerAlive
+          ? this.swapBack(live, fuseMntId, workerAlive)
+          : this.swapBackBeneathRoot(live, fuseMntId),
+      );
+      await failpoint('recover:swapped-back', this.opts.log);
     }
     // 4. Stop the worker (it unmounts its staging mount), unless something is still on its mount:
     // a live worker keeps that working, and a retry can still reach its backing files.

@@ -19,6 +19,9 @@ function summarize(report: SwapReport): SwapSummary {
     skipped += p.skipped.length;
     maxPauseUs = Math.max(maxPauseUs, p.pauseMaxUs);
     if (p.status === 'failed') failed.push(`pid ${p.pid}: ${p.error ?? 'failed'}`);
+    // A process the helper calls swapped can still have fds it could not move (no identical file on
+    // the other mount, an fd the app's own credentials cannot reopen): each is a failure, by name.
+    for (const s of p.skipped) if (s.failed) failed.push(`pid ${p.pid} fd ${s.fd} ${s.path}: ${s.reason}`);
   }
   return { swapped, skipped, maxPauseUs, failed };
 }

@@ -114,10 +114,11 @@ describe('kubectl iochaos on pods: errors a person can act on', function () {
     );
   });
 
-  it('pod not injected: says to annotate the pod template and recreate the pod', async () => {
+  it('pod not injected: says to label the namespace and the pod template and recreate the pod', async () => {
     const err = fails(await delay('pod/plain'));
     assert.match(err, /^pod\/plain: error: pod shop\/plain is not injected: it has no chaosfs sidecar\n/);
-    assert.match(err, /annotate the pod template with iochaos\.dev\/inject: "true"/);
+    assert.match(err, /kubectl label namespace shop iochaos\.dev\/injection=enabled/);
+    assert.match(err, /"labels":\{"iochaos\.dev\/inject":"true"\}/);
     assert.match(err, /then recreate the pod so the webhook adds the sidecar\n$/);
     const annotated = fails(await delay('pod/annotated'));
     assert.match(
