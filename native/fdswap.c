@@ -41,6 +41,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1034,6 +1035,33 @@ static int swap_batch(struct ctx *c, struct entry **v, size_t n, int *undone)
 	return brc;
 }
 
+/* Whether any fd of p was dropped because the process failed under us. */
+static int failed_any(const struct proc *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->e[i].dropped && !strcmp(p->e[i].dropped, "not swapped: the process failed"))
+			return 1;
+	return 0;
+}
+
+/*
+ * Whether the process has exited, waiting up to ms for it. A process that fails under ptrace is
+ * usually one on its way out (a shell's short-lived child): it dies after the stop failed, but may not
+ * be a zombie yet when we look. Its fds are gone with it, which is no failure of the swap.
+ */
+static int exited_within(const struct proc *p, int ms)
+{
+	if (kill(p->pid, 0) != 0)
+		return 1;
+	char st = task_state(p->pid, p->t0 ? p->t0 : p->pid);
+	if (st == 'Z' || st == 'X')
+		return 1;
+	if (p->pidfd < 0 || ms <= 0)
+		return 0;
+	struct pollfd pf = {.fd = p->pidfd, .events = POLLIN};
+	return poll(&pf, 1, ms) == 1;
+}
+
 static void swap_process(struct proc *p)
 {
 	struct ctx c;
@@ -1208,7 +1236,7 @@ out:
 	if (c.hsock >= 0)
 		close(c.hsock);
 	free(c.tab);
-	if (c.t0.state == T_GONE || kill(p->pid, 0) != 0)
+	if (c.t0.state == T_GONE || exited_within(p, failed_any(p) ? 250 : 0))
 		p->status = "exited";
 	for (size_t i = 0; i < p->n; i++)
 		if (!p->e[i].dropped && p->error[0] && !p->batches)
@@ -1264,7 +1292,9 @@ static void report_process(struct jbuf *b, struct proc *p)
 			struct entry *e = &p->e[i];
 			if (!e->dropped)
 				continue;
-			s = (struct skip){e->fd, e->path, (char *)e->dropped, 1, e->ino};
+			/* Fds of a process that exited went with it: listed, not failed. */
+			s = (struct skip){e->fd, e->path, (char *)e->dropped,
+					  strcmp(p->status, "exited") != 0, e->ino};
 		} else {
 			s = p->s[i - p->n];
 		}

@@ -182,6 +182,9 @@ describe('native: fdswap (iochaos-fdswap)', function () {
       } else {
         const p = (r as Awaited<ReturnType<typeof swapFds>>).processes[0];
         assert.ok(['swapped', 'exited', 'nothing to swap'].includes(p.status), `${p.status}: ${p.error}`);
+        // Its exit is no failure of the swap (a failure fails the injection); the deleted file it holds is.
+        const exitFailures = p.skipped.filter((s) => s.failed && /the process failed/.test(s.reason));
+        assert.deepEqual(exitFailures, [], `${p.status}: fds called failed because the process exited`);
         seen.add(p.status);
       }
       await t.exit();
