@@ -12,7 +12,7 @@ process.env.UV_THREADPOOL_SIZE ??= '64';
 import * as fs from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR } from './api/names';
+import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR, HEALTH_TIMEOUT_MS } from './api/names';
 import { request, sendRaw } from './control/client';
 import type { Rule } from './api/fault-spec';
 
@@ -154,7 +154,11 @@ void yargs(hideBin(process.argv))
     (y) =>
       y.option('socket', { type: 'string', default: process.env.IOCHAOS_SOCKET ?? DEFAULT_CONTROL_SOCKET }),
     async (argv) => {
-      const reply = await request(argv.socket, { op: 'health' }).catch((err: Error) => fail(err.message));
+      // Under the probe's timeoutSeconds (webhook/mutate.ts), so a daemon that does not answer is
+      // reported as such instead of the kubelet killing a silent command.
+      const reply = await request(argv.socket, { op: 'health' }, HEALTH_TIMEOUT_MS).catch((err: Error) =>
+        fail(err.message),
+      );
       if (!reply.ok) fail(reply.error.message);
       process.stdout.write('ok\n');
     },

@@ -17,6 +17,8 @@ export const DEFAULT_STATE_DIR = '/var/lib/iochaos';
 
 /** The readiness probe the webhook gives the sidecar: exits 0 once the daemon answers. */
 export const HEALTH_COMMAND = ['chaosfs', 'health'];
+/** How long the probe waits for the daemon's answer: less than the probe's own timeout (3 s). */
+export const HEALTH_TIMEOUT_MS = 2000;
 
 /** Env vars the webhook sets from the downward API, read by the daemon. */
 export const POD_NAME_ENV = 'POD_NAME';

@@ -37,8 +37,9 @@ export function sendRaw(socketPath: string, text: string, timeoutMs = 120_000): 
 export async function request<T = unknown>(
   socketPath: string,
   req: ControlRequest,
+  timeoutMs?: number,
 ): Promise<ControlReply<T>> {
-  const line = await sendRaw(socketPath, JSON.stringify({ version: PROTOCOL_VERSION, ...req }));
+  const line = await sendRaw(socketPath, JSON.stringify({ version: PROTOCOL_VERSION, ...req }), timeoutMs);
   if (line === '') throw new Error(`${socketPath} closed the connection without a reply`);
   return JSON.parse(line) as ControlReply<T>;
 }
