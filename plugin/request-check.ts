@@ -26,6 +26,9 @@ export const flagOf: FieldNamer = (path) => {
   if (path[0] === 'rules') {
     const names = path.slice(2).filter((p): p is string => typeof p === 'string');
     if (names.includes('faults')) return '--errno';
+    // rules[0].attr.mtime.sec -> --mtime: each attribute is one flag, whatever its inner fields.
+    const attr = names.indexOf('attr');
+    if (attr >= 0 && names[attr + 1] !== undefined) return `--${names[attr + 1]}`;
     const field = names.at(-1);
     if (field === undefined) return 'the rule';
     if (field === 'attr') return 'attribute flags (--size, --perm, --uid, ...)';

@@ -31,20 +31,15 @@ function errnoFields(text: string): Partial<RuleInput> {
   if (!text.includes(',') && !text.includes(':')) return { errno: text } as Partial<RuleInput>;
   return {
     faults: list(text)!.map((part) => {
-      const [errno, weight] = part.split(':');
-      return { errno, weight: weight === undefined ? 1 : Number(weight) };
+      // At the first colon only: "EIO:3:4" has the weight "3:4", which the schema refuses.
+      const at = part.indexOf(':');
+      if (at < 0) return { errno: part, weight: 1 };
+      return { errno: part.slice(0, at), weight: Number(part.slice(at + 1) || NaN) };
     }),
   } as Partial<RuleInput>;
 }
 
-/** A time for attr flags: unix seconds ("1700000000.5") or an ISO date. */
-function timespec(v: unknown) {
-  if (v === undefined) return undefined;
-  const text = String(v);
-  const ms = /^\d+(\.\d+)?$/.test(text) ? Number(text) * 1000 : Date.parse(text);
-  if (Number.isNaN(ms)) return { sec: NaN, nsec: 0 };
-  return { sec: Math.floor(ms / 1000), nsec: Math.round((ms % 1000) * 1e6) };
-}
+const TIME_HELP = 'unix seconds (1700000000.5) or RFC 3339 (2024-01-02T03:04:05Z, 2024-01-02)';
 
 const num = (v: unknown) => (v === undefined ? undefined : Number(v));
 
@@ -123,9 +118,9 @@ export const FAULT_COMMANDS: FaultCommand[] = [
       ino: { type: 'number' },
       size: { type: 'number' },
       blocks: { type: 'number' },
-      atime: { type: 'string', describe: 'unix seconds or an ISO date' },
-      mtime: { type: 'string', describe: 'unix seconds or an ISO date' },
-      ctime: { type: 'string', describe: 'unix seconds or an ISO date' },
+      atime: { type: 'string', describe: TIME_HELP },
+      mtime: { type: 'string', describe: TIME_HELP },
+      ctime: { type: 'string', describe: TIME_HELP },
       kind: {
         type: 'string',
         describe: 'regularFile, directory, symlink, namedPipe, charDevice, blockDevice, socket',
@@ -144,9 +139,9 @@ export const FAULT_COMMANDS: FaultCommand[] = [
         ino: num(a.ino),
         size: num(a.size),
         blocks: num(a.blocks),
-        atime: timespec(a.atime),
-        mtime: timespec(a.mtime),
-        ctime: timespec(a.ctime),
+        atime: a.atime,
+        mtime: a.mtime,
+        ctime: a.ctime,
         kind: a.kind,
         perm: a.perm === undefined ? undefined : String(a.perm),
         nlink: num(a.nlink),

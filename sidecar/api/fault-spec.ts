@@ -220,7 +220,51 @@ const glob = z.string().superRefine((pattern, ctx) => {
 });
 
 /** Chaos Mesh's `Timespec`. */
-const timespec = z.strictObject({ sec: z.number().int(), nsec: z.number().int().min(0).max(999_999_999) });
+const timespecObject = z.strictObject({
+  sec: z.number().int(),
+  nsec: z.number().int().min(0).max(999_999_999),
+});
+export type Timespec = z.output<typeof timespecObject>;
+
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|([+-])(\d{2}):(\d{2})))?$/;
+
+/**
+ * A time as text: unix seconds ("1700000000", "1700000000.5"), an RFC 3339 date-time with its offset
+ * ("2024-01-02T03:04:05.123456789Z", "...+02:00") or a date ("2024-01-02", midnight UTC); to the
+ * nanosecond. A date-time without an offset is refused: whose local time it is would be a guess.
+ */
+export function parseTimespec(text: string): Timespec | undefined {
+  const fraction = (digits = '') => Number(digits.padEnd(9, '0'));
+  const unix = /^(\d{1,15})(?:\.(\d{1,9}))?$/.exec(text);
+  if (unix) return { sec: Number(unix[1]), nsec: fraction(unix[2]) };
+  const m = RFC3339.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d, h = 0, mi = 0, sec = 0] = m
+    .slice(1, 7)
+    .map((v) => (v === undefined ? undefined : Number(v)));
+  const ms = Date.UTC(y!, mo! - 1, d!, h, mi, sec);
+  const back = new Date(ms);
+  // Date.UTC rolls "2024-13-40" over into a later date; a field out of range is a typo, not a time.
+  if (back.getUTCMonth() !== mo! - 1 || back.getUTCDate() !== d || back.getUTCHours() !== h) return undefined;
+  if (back.getUTCMinutes() !== mi || back.getUTCSeconds() !== sec) return undefined;
+  const offset = m[9] ? (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11])) * 60 : 0;
+  return { sec: ms / 1000 - offset, nsec: fraction(m[7]) };
+}
+
+/** A time: Chaos Mesh's {sec, nsec}, or text as parseTimespec takes it. */
+const timespec = z.union([z.string(), timespecObject]).transform((v, ctx) => {
+  if (typeof v !== 'string') return v;
+  const t = parseTimespec(v);
+  if (t === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(v)} is not a time: give unix seconds (e.g. 1700000000.5) or RFC 3339 (e.g. "2024-01-02T03:04:05Z", "2024-01-02")`,
+    });
+    return z.NEVER;
+  }
+  return t;
+});
 
 /** Chaos Mesh's FileType names for attrOverride.kind. */
 export const FILE_KINDS = [
@@ -235,11 +279,12 @@ export const FILE_KINDS = [
 export type FileKind = (typeof FILE_KINDS)[number];
 
 /**
- * Permission bits: a number (Chaos Mesh's YAML reads 0444 as octal), or octal digits as text ("0444",
- * as chmod takes them).
+ * Permission bits: a number (Chaos Mesh's YAML reads 0444 as octal), or octal digits as text ("0444"
+ * or "444", as chmod takes them, or "0o444", as JavaScript and Python write them).
  */
 const perm = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const n = typeof v === 'number' ? v : /^0?[0-7]{1,4}$/.test(v) ? parseInt(v, 8) : undefined;
+  const digits = typeof v === 'string' ? /^(?:0o?)?([0-7]{1,4})$/.exec(v)?.[1] : undefined;
+  const n = typeof v === 'number' ? v : digits !== undefined ? parseInt(digits, 8) : undefined;
   if (n === undefined || !Number.isInteger(n) || n < 0 || n > 0o7777) {
     ctx.addIssue({
       code: 'custom',
