@@ -7,23 +7,12 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { requireRootAndFuse } from '../support/root';
 import { testDaemon, type TestDaemon } from '../support/daemon';
 import { startTarget, type Target } from '../support/target';
-import { mounts } from '../support/mounts';
+import { noChaosFsMountsIn } from '../support/mounts';
+import { until } from '../support/until';
 import { fdMountId } from '../support/fdinfo';
-
-async function until(what: string, check: () => boolean, ms = 15_000): Promise<void> {
-  for (let waited = 0; waited < ms; waited += 100) {
-    if (check()) return;
-    await sleep(100);
-  }
-  assert.fail(`timed out waiting until ${what}`);
-}
-
-const noChaosFsMountsIn = (pid: number | 'self', under = '/') =>
-  !mounts(pid).some((m) => m.fstype === 'fuse.chaosfs' && m.mountpoint.startsWith(under));
 
 /** The journal's lines, parsed (a torn one as null). */
 function journalLines(d: TestDaemon): (Record<string, unknown> | null)[] {
