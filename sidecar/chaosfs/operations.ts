@@ -137,6 +137,13 @@ export function makeOperations(
     return { op, methods: methodsOf(op), path: relative(path), ...extra };
   }
 
+  /** A truncate, with the growth it makes told to the rules that account it (diskFull). */
+  async function resize(firing: Parameters<typeof RulesGate.grew>[0], c: FsCall, fd: number, size: number) {
+    const before = RulesGate.needsGrowth(firing) ? await c.currentSize!() : undefined;
+    await p.ftruncate(fd, size);
+    if (before !== undefined) RulesGate.grew(firing, size - before);
+  }
+
   /** Runs `body` on the backing name for `path`, after the rules let the call through. */
   async function on<T>(
     op: Operation,
@@ -417,30 +424,44 @@ export function makeOperations(
 
     truncate(path: string, size: number, cb: Callback) {
       const who = guarded();
-      reply(cb, () =>
-        on('truncate', path, async (target) => {
-          await check(
-            who,
-            path,
-            onFile(path, (w, st) => access.mayAccess(w, st, access.W)),
-          );
-          const fd = await p.open(target, O_WRONLY | O_NOFOLLOW);
+      reply(cb, async () => {
+        const sizeNow = async () => {
+          const at = await backing.locate(path);
           try {
-            await p.ftruncate(fd, size);
+            return (await p.lstat(at.path)).size;
+          } finally {
+            at.release();
+          }
+        };
+        const c = call('truncate', path, { size, currentSize: once(sizeNow) });
+        const firing = await gate.enter(c);
+        await check(
+          who,
+          path,
+          onFile(path, (w, st) => access.mayAccess(w, st, access.W)),
+        );
+        const at = await backing.locate(path);
+        try {
+          const fd = await p.open(at.path, O_WRONLY | O_NOFOLLOW);
+          try {
+            await resize(firing, c, fd, size);
             await clearSetid(who, fd);
           } finally {
             await p.close(fd);
           }
-          return [];
-        }),
-      );
+        } finally {
+          at.release();
+        }
+        return [];
+      });
     },
 
     ftruncate(path: string, fd: number, size: number, cb: Callback) {
       const who = guarded();
       reply(cb, async () => {
-        await gate.enter(call('ftruncate', path));
-        await p.ftruncate(fd, size);
+        const c = call('ftruncate', path, { size, currentSize: once(async () => (await p.fstat(fd)).size) });
+        const firing = await gate.enter(c);
+        await resize(firing, c, fd, size);
         await clearSetid(who, fd);
         return [];
       });
@@ -508,8 +529,7 @@ export function makeOperations(
     write(path: string, fd: number, buf: Buffer, length: number, position: number, cb: Callback) {
       const who = guarded();
       reply(cb, async () => {
-        let size: Promise<number> | undefined;
-        const currentSize = () => (size ??= p.fstat(fd).then((s) => s.size));
+        const currentSize = once(async () => (await p.fstat(fd)).size);
         const c = call('write', path, { length, offset: position, currentSize });
         const firing = await gate.enter(c);
         const data = buf.subarray(0, length);
@@ -603,6 +623,12 @@ function refuseSpecial(st: access.RealStat): number {
   if (kind === 0o020000 || kind === 0o060000) return EACCES;
   if (kind === 0o010000 || kind === 0o140000) return ENXIO;
   return 0;
+}
+
+/** `fn`'s result, computed at most once (a file's size asked by several rules). */
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined;
+  return () => (value ??= fn());
 }
 
 function errnoOf(err: unknown, log: Logger): number {

@@ -79,17 +79,21 @@ export interface InjectionStatus {
 
 /**
  * Failpoints, as etcd's gofail: with IOCHAOS_FAILPOINT=<name> the daemon stops at that step (and says
- * so in its log), so a test can SIGKILL it exactly there and check what a restarted daemon does.
+ * so in its log), so a test can SIGKILL it exactly there and check what a restarted daemon does; with
+ * IOCHAOS_FAILPOINT=<name>=error the step fails there instead, so a test sees the rollback.
  */
 export const FAILPOINTS = [
+  'inject:mounted',
   'inject:attached',
   'inject:swapped',
   'recover:rules-off',
   'recover:swapped-back',
 ] as const;
 async function failpoint(name: (typeof FAILPOINTS)[number], log: DaemonOptions['log']): Promise<void> {
-  if (process.env.IOCHAOS_FAILPOINT !== name) return;
-  log('failpoint', { name });
+  const [at, mode] = (process.env.IOCHAOS_FAILPOINT ?? '').split('=');
+  if (at !== name) return;
+  log('failpoint', { name, mode });
+  if (mode === 'error') throw new Error(`failpoint ${name}`);
   await new Promise(() => {});
 }
 
@@ -231,6 +235,7 @@ export class Daemon {
       this.journal.record(id, 'attached');
       record.step = 'attached';
       const attached = await this.opts.kernel.attach(record.nsPid, volumePath, record.staging);
+      await failpoint('inject:mounted', this.opts.log);
       record.fuseMntId = attached.mntId;
       record.belowMntId = attached.belowMntId;
       record.fuseDev = mounts(record.nsPid).find((m) => m.id === attached.mntId)?.dev;

@@ -16,7 +16,9 @@ export interface FsCall {
   readonly length?: number;
   /** File offset of a read or write. */
   readonly offset?: number;
-  /** The file's size before a write, for kinds that account growth; asked only when needed. */
+  /** The size a truncate (truncate, ftruncate) sets the file to. */
+  readonly size?: number;
+  /** The file's size before a write or truncate, for kinds that account growth; asked only when needed. */
   readonly currentSize?: () => Promise<number>;
 }
 

@@ -9,20 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { requireRootAndFuse } from '../support/root';
 import { testDaemon, type TestDaemon } from '../support/daemon';
 import { startTarget, type Target } from '../support/target';
-import { mounts } from '../support/mounts';
+import { noChaosFsMountsIn } from '../support/mounts';
+import { until } from '../support/until';
 import { fdMountId } from '../support/fdinfo';
-
-async function until(what: string, check: () => boolean, ms = 15_000): Promise<void> {
-  for (let waited = 0; waited < ms; waited += 100) {
-    if (check()) return;
-    await sleep(100);
-  }
-  assert.fail(`timed out waiting until ${what}`);
-}
-
-/** In the target: no ChaosFS mount at all. In the test's own namespace: none under `under`. */
-const noChaosFsMountsIn = (pid: number | 'self', under = '/') =>
-  !mounts(pid).some((m) => m.fstype === 'fuse.chaosfs' && m.mountpoint.startsWith(under));
 
 describe('recovery after crashes', () => {
   let d: TestDaemon;

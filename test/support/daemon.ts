@@ -97,7 +97,7 @@ export function testDaemon(opts: { wrap?: string[] } = {}): TestDaemon {
         d.process.kill('SIGKILL');
       }
       // Workers run in their own sessions (they must survive a daemon crash); none may outlive a test.
-      spawnSync('pkill', ['-KILL', '-f', `--control ${path.join(dir, 'run')}`]);
+      spawnSync('pkill', ['-KILL', '-f', '--', `--control ${path.join(dir, 'run')}`]);
       forceUnmountUnder(dir);
       fs.rmSync(dir, { recursive: true, force: true });
     },

@@ -23,3 +23,7 @@ export function forceUnmountUnder(dir: string): void {
     }
   }
 }
+
+/** No ChaosFS mount in `pid`'s table (or the test's own, 'self') at or under `under`. */
+export const noChaosFsMountsIn = (pid: number | 'self', under = '/') =>
+  !mounts(pid).some((m) => m.fstype === 'fuse.chaosfs' && m.mountpoint.startsWith(under));

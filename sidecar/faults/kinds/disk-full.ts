@@ -1,24 +1,32 @@
 /**
- * `diskFull`: ENOSPC for a write once the volume has grown by `limit` bytes since the rule was set.
- * Growth is what writes through ChaosFS add beyond a file's end; space freed meanwhile is not given
- * back, as on a thin-provisioned volume that has run out.
+ * `diskFull`: ENOSPC once the volume has grown by `limit` bytes since the rule was set. Growth is what
+ * writes and truncates through ChaosFS add beyond a file's end; space freed meanwhile is not given
+ * back, as on a thin-provisioned volume that has run out. New names (create, mkdir, mknod) fail once
+ * nothing is left.
  */
 import * as os from 'node:os';
 import type { RuleOf } from '../../api/fault-spec';
-import type { Fault } from '../fault';
+import type { Fault, FsCall } from '../fault';
 
 const ENOSPC = os.constants.errno.ENOSPC;
+const NEW_NAMES: ReadonlySet<string> = new Set(['create', 'mkdir', 'mknod']);
+
+/** Where a write or a truncate would leave the file's end; undefined for other calls. */
+function newEnd(call: FsCall): number | undefined {
+  if (call.op === 'write') return (call.offset ?? 0) + (call.length ?? 0);
+  return call.size;
+}
 
 export function diskFull(rule: RuleOf<'diskFull'>): Fault {
   let grown = 0;
   return {
     async before(call) {
-      if (call.op !== 'write' && call.op !== 'create' && call.op !== 'mkdir' && call.op !== 'mknod') return;
-      if (grown >= rule.limit) return ENOSPC;
-      if (call.op !== 'write' || !call.currentSize) return;
-      const end = (call.offset ?? 0) + (call.length ?? 0);
+      const end = newEnd(call);
+      if (end === undefined) return NEW_NAMES.has(call.op) && grown >= rule.limit ? ENOSPC : undefined;
+      // Without the file's size the growth is unknown: refuse once nothing at all is left.
+      if (!call.currentSize) return grown >= rule.limit ? ENOSPC : undefined;
       const growth = Math.max(0, end - (await call.currentSize()));
-      if (grown + growth > rule.limit) return ENOSPC;
+      if (growth > 0 && grown + growth > rule.limit) return ENOSPC;
     },
     grew(bytes) {
       grown += bytes;
