@@ -138,6 +138,20 @@ static int in_volume(const struct proc *p, const char *link)
 	return link[0] == '/' && (under_path(link) || p->from_whole);
 }
 
+#define LOCKED_WHY "holds file locks (closing the old fd would drop them)"
+
+/* Whether fd of pid holds a file lock now (its fdinfo lists one); unreadable counts as locked. */
+static int fd_locked_now(pid_t pid, int fd)
+{
+	char q[96], info[8192];
+	snprintf(q, sizeof q, "/proc/%d/fdinfo/%d", pid, fd);
+	if (read_small(AT_FDCWD, q, info, sizeof info) < 0)
+		return 1;
+	struct fdinfo fi;
+	fdinfo_parse(info, &fi);
+	return fi.locked;
+}
+
 static char task_state(pid_t pid, pid_t tid)
 {
 	char p[96], buf[512];
@@ -237,8 +251,7 @@ static void scan_fds(struct proc *p)
 			continue;
 		}
 		if (fi.locked) {
-			add_skip(p, fd, link, "holds file locks (closing the old fd would drop them)", 1,
-				 fi.ino);
+			add_skip(p, fd, link, LOCKED_WHY, 1, fi.ino);
 			continue;
 		}
 		if (fi.flags & O_ASYNC) {
@@ -972,6 +985,14 @@ static int swap_batch(struct ctx *c, struct entry **v, size_t n, int *undone)
 						(unsigned long)e->held_new);
 			if (same_old != 0 || same_new != 0) {
 				e->dropped = "the fd changed during the swap";
+				c->tab[k++] = (struct blob_entry){-1, 0, 0, 0, 0};
+				continue;
+			}
+			/* A lock taken since the scan (SQLite locks for each transaction) would be
+			 * dropped by the dup3 that closes the old fd: look again, now that the
+			 * process cannot take one. */
+			if (fd_locked_now(p->pid, e->fd)) {
+				e->dropped = LOCKED_WHY;
 				c->tab[k++] = (struct blob_entry){-1, 0, 0, 0, 0};
 				continue;
 			}

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The Debian packages the test suite runs (besides what a machine of this kind has): bindfs and fuse3
 # (a C FUSE peer), libfuse3-dev and pkg-config (native/fuse-native builds on them), fio, sqlite3, attr
-# (setfattr/getfattr), psmisc. Installed when missing, as root;
+# (setfattr/getfattr), psmisc; the application suite (test/apps): python3, postgresql-15, etcd-server,
+# etcd-client. Installed when missing, as root;
 # `npm test` and .ci/run both call this, so the list lives in one place. The pod suite (test/e2e, not
 # yet run by npm test) also needs: apt-get install -y podman runc debootstrap.
 set -euo pipefail
-packages=(bindfs fio fuse3 libfuse3-dev pkg-config sqlite3 attr psmisc)
+packages=(bindfs fio fuse3 libfuse3-dev pkg-config sqlite3 attr psmisc python3 postgresql-15 etcd-server etcd-client)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

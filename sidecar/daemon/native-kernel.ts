@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import { attachMount, detachMount } from '../kernel/mount';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FdSwapPartialError, swapFds, type SwapReport } from '../kernel/fdswap';
 import type { Attached, InjectionKernel, SwapSummary } from './kernel';
 import { mounts } from './mount-table';
@@ -27,13 +28,47 @@ function summarize(report: SwapReport): SwapSummary {
 }
 
 /** A process that could not be swapped was left as it was: report it, do not abort the others. */
-async function swap(o: Parameters<typeof swapFds>[0]): Promise<SwapSummary> {
+async function swapOnce(o: Parameters<typeof swapFds>[0]): Promise<SwapReport> {
   try {
-    return summarize(await swapFds(o));
+    return await swapFds(o);
   } catch (err) {
-    if (err instanceof FdSwapPartialError) return summarize(err.report);
+    if (err instanceof FdSwapPartialError) return err.report;
     throw err;
   }
+}
+
+/**
+ * How long a swap waits for file locks to be let go. Databases hold their record locks only for a
+ * transaction (SQLite: each one), so a moment later the fd can move; a lock held longer (a daemon's
+ * pid-file flock) is a failure by name, as before.
+ */
+const LOCK_WAIT_MS = 3000;
+const LOCK_RETRY_MS = 20;
+
+/** A process whose only failures are fds holding file locks: worth another try in a moment. */
+const onlyLocked = (p: SwapReport['processes'][number]) => {
+  const failed = p.skipped.filter((s) => s.failed);
+  return p.status !== 'failed' && failed.length > 0 && failed.every((s) => /holds file locks/.test(s.reason));
+};
+
+/** Swaps, then swaps again (the fds already moved are skipped) the processes only a lock held back. */
+async function swap(o: Parameters<typeof swapFds>[0]): Promise<SwapSummary> {
+  const first = await swapOnce(o);
+  const done = first.processes.filter((p) => !onlyLocked(p));
+  let waiting = first.processes.filter(onlyLocked);
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  while (waiting.length > 0 && Date.now() < deadline) {
+    await sleep(LOCK_RETRY_MS);
+    const again = await swapOnce({ ...o, pids: waiting.map((p) => p.pid) });
+    // The earlier pass's moves count too: this pass skips them as already on the new mount.
+    for (const p of again.processes) {
+      const earlier = waiting.find((w) => w.pid === p.pid);
+      if (earlier) p.swapped = [...earlier.swapped, ...p.swapped];
+    }
+    done.push(...again.processes.filter((p) => !onlyLocked(p)));
+    waiting = again.processes.filter(onlyLocked);
+  }
+  return summarize({ ...first, processes: [...done, ...waiting] });
 }
 
 export class NativeKernel implements InjectionKernel {

@@ -9,16 +9,7 @@ import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireRootAndFuse } from '../support/root';
 import { testDaemon, type TestDaemon } from '../support/daemon';
-import { assertRecovered, startNamespace, until, type Namespace } from './support';
-
-/** Lines of a file under `outside`, or none. */
-function lines(file: string): string[] {
-  try {
-    return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
-  } catch {
-    return [];
-  }
-}
+import { assertRecovered, cli as runCli, lines, startNamespace, until, type Namespace } from './support';
 
 describe('applications: processes that fork, exit, stat, rename and lock during an injection', function () {
   this.timeout(120_000);
@@ -37,12 +28,7 @@ describe('applications: processes that fork, exit, stat, rename and lock during 
     await d.cleanup();
   });
 
-  /** Runs kubectl-iochaos; on an unexpected exit code, fails with its stderr and the daemon's log. */
-  const cli = (expect: number, ...args: string[]) => {
-    const r = d.cli(...args);
-    assert.equal(r.status, expect, `${args.join(' ')}: ${r.stderr}\ndaemon log:\n${d.log().slice(-4000)}`);
-    return r;
-  };
+  const cli = (expect: number, ...args: string[]) => runCli(d, expect, ...args);
 
   /** A shell program in the namespace whose failed writes after `phase2` exists go to errors-after. */
   const writerLoop = (body: string) => `while [ ! -e ${ns.outside}/stop ]; do ${body}; sleep 0.05; done`;

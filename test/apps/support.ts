@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mounts } from '../support/mounts';
+import type { TestDaemon } from '../support/daemon';
 
 export interface Namespace {
   /** The anchor: a process of the namespace that does nothing else (the tests name others too). */
@@ -192,4 +193,20 @@ export async function until(what: string, check: () => boolean, ms = 20_000): Pr
     await sleep(100);
   }
   assert.fail(`timed out waiting until ${what}`);
+}
+
+/** Lines of a file (under `outside`, say), or none yet. */
+export function lines(file: string): string[] {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** Runs kubectl-iochaos; on an unexpected exit code, fails with its stderr and the daemon's log. */
+export function cli(d: TestDaemon, expect: number, ...args: string[]) {
+  const r = d.cli(...args);
+  assert.equal(r.status, expect, `${args.join(' ')}: ${r.stderr}\ndaemon log:\n${d.log().slice(-4000)}`);
+  return r;
 }
