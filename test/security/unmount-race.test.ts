@@ -148,7 +148,7 @@ describe('security: detach unmounts only the ChaosFS mount it checked (issue 10,
       assert.match(
         e.helperMessage,
         /not ours|symlink|does not exist|not a directory|inside mnt/,
-        `round ${i}`,
+        `round ${i}: ${e.helperMessage}`,
       );
       assert.deepEqual(
         mountIds(pid, dir),
