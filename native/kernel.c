@@ -53,7 +53,8 @@ static int parse_line(char *line, struct mountinfo *m)
 	return 0;
 }
 
-int mountinfo_find(int fd, int id, struct mountinfo *out)
+/* Finds the first line whose mount id (by_parent: parent id) is `id`. */
+static int mountinfo_scan(int fd, int id, int by_parent, struct mountinfo *out)
 {
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return -1;
@@ -85,7 +86,8 @@ int mountinfo_find(int fd, int id, struct mountinfo *out)
 	buf[len] = 0;
 	char *save = NULL;
 	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (atoi(line) != id)
+		const char *sp = strchr(line, ' ');
+		if ((by_parent ? (sp ? atoi(sp + 1) : -1) : atoi(line)) != id)
 			continue;
 		int rc = parse_line(line, out);
 		free(buf);
@@ -96,6 +98,16 @@ int mountinfo_find(int fd, int id, struct mountinfo *out)
 	free(buf);
 	errno = ENOENT;
 	return -1;
+}
+
+int mountinfo_find(int fd, int id, struct mountinfo *out)
+{
+	return mountinfo_scan(fd, id, 0, out);
+}
+
+int mountinfo_find_child(int fd, int parent, struct mountinfo *out)
+{
+	return mountinfo_scan(fd, parent, 1, out);
 }
 
 int mount_id_of(int dirfd, const char *path, int *mnt_id, int *is_mount_root)

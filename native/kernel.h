@@ -90,6 +90,9 @@ struct mountinfo {
  */
 int mountinfo_find(int fd, int id, struct mountinfo *out);
 
+/* The first mount whose parent is `parent` (something mounted on or under it); as mountinfo_find. */
+int mountinfo_find_child(int fd, int parent, struct mountinfo *out);
+
 /* statx mount id (and whether path is a mount root) of dirfd+path, no follow. */
 int mount_id_of(int dirfd, const char *path, int *mnt_id, int *is_mount_root);
 

@@ -14,6 +14,13 @@
  * detach is a plain umount of the top mount, which gives back the exact
  * mount table. This works whether PATH is a mount point or a plain directory.
  *
+ * Detach never unmounts by name: PATH is opened beneath the target's root with
+ * no symlink followed, the mount id of that fd must be the one attach printed
+ * (and nothing may be mounted on or under it), and umount2 names only PATH's
+ * last component, relative to the parent directory fd (as the cwd). Whatever
+ * the app renames or symlinks above PATH meanwhile, the mount taken off is
+ * the one that was checked; after it, that mount id must be gone.
+ *
  * Single-threaded on purpose: setns(CLONE_NEWNS) refuses multi-threaded callers.
  */
 #define _GNU_SOURCE
@@ -21,6 +28,7 @@
 #include "kernel.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,27 +135,65 @@ static int mount_id_from_fdinfo(int fd, int *mnt_id)
 
 /* What the target sees at PATH, from inside its namespace. */
 struct top {
+	int parentfd; /* O_PATH fd of PATH's parent directory in the target */
+	const char *name; /* PATH's last component, in parentfd */
 	int pathfd; /* O_PATH fd of PATH in the target: the top mount there */
 	int mnt_id;
 	int mount_point; /* PATH was a mount root before anything of ours */
 	struct mountinfo mi;
 };
 
-static void look_at_path(const struct args *a, int mountinfo_fd, struct top *t)
+/* Why PATH could not be looked at: the exit code it deserves and the message. */
+struct problem {
+	int code;
+	char msg[9000];
+};
+
+static int problem(struct problem *p, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int problem(struct problem *p, int code, const char *fmt, ...)
 {
-	/* Path walk happens inside the target's root: symlinks there are its business,
-	 * but PATH itself must not be one, so that what we cover is what was asked. */
-	t->pathfd = sys_openat2(AT_FDCWD, a->path, O_PATH | O_CLOEXEC | O_NOFOLLOW, 0,
-				RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+	va_list ap;
+	va_start(ap, fmt);
+	p->code = code;
+	vsnprintf(p->msg, sizeof p->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/*
+ * Opens PATH's parent beneath the target's root (rootfd), then PATH in it, following no symlink on
+ * the way, and says which mount is on top there. Detach unmounts PATH's last component relative to
+ * that parent fd: renaming or symlinking any directory above cannot redirect it, and the last
+ * component, a mount point, cannot be renamed while it is one.
+ */
+static int try_look_at_path(const struct args *a, int rootfd, int mountinfo_fd, struct top *t,
+			    struct problem *why)
+{
+	const uint64_t resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	static char parent[4096];
+	memset(t, 0, sizeof *t);
+	t->pathfd = t->parentfd = -1;
+	const char *slash = strrchr(a->path, '/'); /* canonical and not "/": there is a last one */
+	snprintf(parent, sizeof parent, "%.*s", (int)(slash - a->path), a->path);
+	t->name = slash + 1;
+	t->parentfd = sys_openat2(rootfd, parent[0] ? parent + 1 : ".",
+				  O_PATH | O_DIRECTORY | O_CLOEXEC, 0, resolve);
+	if (t->parentfd >= 0)
+		t->pathfd = sys_openat2(t->parentfd, t->name, O_PATH | O_CLOEXEC | O_NOFOLLOW, 0,
+					resolve);
 	if (t->pathfd < 0) {
 		if (errno == ENOENT)
-			die(EXIT_REFUSED, "PATH %s does not exist in the mount namespace of pid %d",
-			    a->path, a->pid);
+			return problem(why, EXIT_REFUSED,
+				       "PATH %s does not exist in the mount namespace of pid %d",
+				       a->path, a->pid);
 		if (errno == ELOOP)
-			die(EXIT_REFUSED, "PATH %s in pid %d's namespace is or goes through a symlink; "
-			    "give the resolved path", a->path, a->pid);
-		die(EXIT_FAILED, "cannot open PATH %s in pid %d's namespace: %s", a->path, a->pid,
-		    strerror(errno));
+			return problem(why, EXIT_REFUSED,
+				       "PATH %s in pid %d's namespace is or goes through a symlink; "
+				       "give the resolved path",
+				       a->path, a->pid);
+		return problem(why, EXIT_FAILED, "cannot open PATH %s in pid %d's namespace: %s",
+			       a->path, a->pid, strerror(errno));
 	}
 	struct stat st;
 	if (fstat(t->pathfd, &st) != 0) {
@@ -157,18 +203,26 @@ static void look_at_path(const struct args *a, int mountinfo_fd, struct top *t)
 			t->mount_point = 1;
 			goto find;
 		}
-		die(EXIT_FAILED, "fstat %s: %s", a->path, strerror(errno));
+		return problem(why, EXIT_FAILED, "fstat %s: %s", a->path, strerror(errno));
 	}
 	if (!S_ISDIR(st.st_mode))
-		die(EXIT_REFUSED, "PATH %s in pid %d's namespace is not a directory", a->path,
-		    a->pid);
+		return problem(why, EXIT_REFUSED, "PATH %s in pid %d's namespace is not a directory",
+			       a->path, a->pid);
 	if (mount_id_of(t->pathfd, "", &t->mnt_id, &t->mount_point) != 0)
-		die(EXIT_FAILED, "statx(STATX_MNT_ID) on %s: %s%s", a->path, strerror(errno),
-		    errno == ENOSYS ? " (Linux >= 5.8 needed)" : "");
+		return problem(why, EXIT_FAILED, "statx(STATX_MNT_ID) on %s: %s%s", a->path,
+			       strerror(errno), errno == ENOSYS ? " (Linux >= 5.8 needed)" : "");
 find:
 	if (mountinfo_find(mountinfo_fd, t->mnt_id, &t->mi) != 0)
-		die(EXIT_FAILED, "mount %d (at %s) is not in /proc/%d/mountinfo: %s", t->mnt_id,
-		    a->path, a->pid, strerror(errno));
+		return problem(why, EXIT_FAILED, "mount %d (at %s) is not in /proc/%d/mountinfo: %s",
+			       t->mnt_id, a->path, a->pid, strerror(errno));
+	return 0;
+}
+
+static void look_at_path(const struct args *a, int rootfd, int mountinfo_fd, struct top *t)
+{
+	struct problem why;
+	if (try_look_at_path(a, rootfd, mountinfo_fd, t, &why) != 0)
+		die(why.code, "%s", why.msg);
 }
 
 static void print_top(struct jbuf *b, const struct top *t)
@@ -235,7 +289,7 @@ int main(int argc, char **argv)
 		    strerror(errno));
 
 	struct top t;
-	look_at_path(&a, mifd, &t);
+	look_at_path(&a, rootfd, mifd, &t);
 	struct jbuf out = {0};
 
 	if (!strcmp(a.cmd, "status")) {
@@ -264,7 +318,7 @@ int main(int argc, char **argv)
 			    a.path, a.pid, strerror(errno));
 		}
 		struct top now;
-		look_at_path(&a, mifd, &now);
+		look_at_path(&a, rootfd, mifd, &now);
 		if (now.mi.major != src.major || now.mi.minor != src.minor) {
 			/* Someone raced us; only take off what is certainly ours. */
 			die(EXIT_FAILED, "after move_mount the top mount at %s is mnt %d (%s), not "
@@ -279,7 +333,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	/* detach */
+	/* detach: only the mount opened above, through its fd, once it is proved to be ours. */
 	if (t.mnt_id != a.mnt_id) {
 		struct mountinfo m;
 		if (mountinfo_find(mifd, a.mnt_id, &m) != 0 && errno == ENOENT) {
@@ -290,26 +344,55 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		die(EXIT_REFUSED, "the top mount at %s in pid %d's namespace is mnt %d (%s), not "
-		    "mnt %d: refusing to unmount what is not ours", a.path, a.pid, t.mnt_id,
-		    t.mi.fstype, a.mnt_id);
+		    "mnt %d: refusing to unmount what is not ours (mnt %d is now at %s: the path was "
+		    "moved, or something was mounted over it)", a.path, a.pid, t.mnt_id, t.mi.fstype,
+		    a.mnt_id, a.mnt_id, m.mountpoint);
 	}
 	if (strncmp(t.mi.fstype, "fuse", 4) != 0)
 		die(EXIT_REFUSED, "mnt %d at %s is %s, not a FUSE mount: refusing to unmount it",
 		    t.mnt_id, a.path, t.mi.fstype);
+	if (!t.mount_point)
+		die(EXIT_REFUSED, "%s is inside mnt %d, not its root: refusing to unmount it", a.path,
+		    t.mnt_id);
+	/* A lazy unmount takes every mount on or under ours with it: those are someone else's. */
+	struct mountinfo child;
+	if (mountinfo_find_child(mifd, a.mnt_id, &child) == 0)
+		die(EXIT_REFUSED, "mnt %d (%s) is mounted on or under ours (mnt %d at %s): refusing to "
+		    "unmount, it would go too", child.id, child.mountpoint, a.mnt_id, a.path);
+	/* umount2 takes no fd: unmount the last component from PATH's parent as the cwd. Our fd of
+	 * the mount itself is closed first, else it alone would make the mount busy. */
 	close(t.pathfd);
-	if (umount2(a.path, UMOUNT_NOFOLLOW | (a.lazy ? MNT_DETACH : 0)) != 0) {
-		if (errno == EBUSY)
+	if (fchdir(t.parentfd) != 0)
+		die(EXIT_FAILED, "fchdir to the parent of %s: %s", a.path, strerror(errno));
+	int rc = umount2(t.name, UMOUNT_NOFOLLOW | (a.lazy ? MNT_DETACH : 0));
+	int err = errno;
+	if (chdir("/") != 0)
+		die(EXIT_FAILED, "chdir / in pid %d's root: %s", a.pid, strerror(errno));
+	if (rc != 0) {
+		if (err == EBUSY)
 			die(EXIT_FAILED, "%s in pid %d's namespace is busy: files are still open on "
 			    "the injected mount (swap the fds back first, or pass --lazy)", a.path,
 			    a.pid);
-		die(EXIT_FAILED, "umount %s in pid %d's namespace: %s", a.path, a.pid,
-		    strerror(errno));
+		die(EXIT_FAILED, "umount mnt %d at %s in pid %d's namespace: %s", a.mnt_id, a.path,
+		    a.pid, strerror(err));
 	}
+	struct mountinfo gone;
+	if (mountinfo_find(mifd, a.mnt_id, &gone) == 0)
+		die(EXIT_FAILED, "umount of mnt %d returned ok but it is still in pid %d's mount table "
+		    "at %s", a.mnt_id, a.pid, gone.mountpoint);
+	/* Ours is gone. What PATH shows now is for information: the app may have moved it. */
 	struct top after;
-	look_at_path(&a, mifd, &after);
-	jb_fmt(&out, "{\"ok\":true,\"detached_mnt_id\":%d,\"top\":{", a.mnt_id);
-	print_top(&out, &after);
-	jb_raw(&out, "}}\n");
+	struct problem why;
+	jb_fmt(&out, "{\"ok\":true,\"detached_mnt_id\":%d,\"top\":", a.mnt_id);
+	if (try_look_at_path(&a, rootfd, mifd, &after, &why) == 0) {
+		jb_raw(&out, "{");
+		print_top(&out, &after);
+		jb_raw(&out, "}}\n");
+	} else {
+		jb_raw(&out, "null,\"top_problem\":");
+		jb_str(&out, why.msg);
+		jb_raw(&out, "}\n");
+	}
 	fputs(out.s, stdout);
 	return 0;
 }

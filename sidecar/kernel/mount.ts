@@ -26,8 +26,10 @@ export interface DetachResult {
   /** The mount taken off, or null if it was already gone. */
   detachedMntId: number | null;
   alreadyDetached: boolean;
-  /** What is on top at PATH now. */
-  top: MountTop;
+  /** What is on top at PATH now; null when PATH cannot be looked at any more (see topProblem). */
+  top: MountTop | null;
+  /** Why PATH could not be looked at after ours was taken off (e.g. the app made it a symlink). */
+  topProblem?: string;
 }
 
 const HELPER = 'iochaos-mount';
@@ -65,8 +67,12 @@ export async function attachMount(o: { pid: number; path: string; source: string
 }
 
 /**
- * Unmounts our mount `mntId` from the top of `path` in `pid`'s namespace; refuses if the top mount is
- * not that one. Already gone counts as done. Without `lazy`, fails with EBUSY while files are open on it.
+ * Unmounts our mount `mntId` from the top of `path` in `pid`'s namespace. The helper opens PATH beneath
+ * the target's root with no symlink followed, checks the mount id of what it opened, and unmounts
+ * PATH's last component relative to the parent directory's fd, so renaming or symlinking directories
+ * above PATH meanwhile cannot make it unmount another mount. Refuses (naming where `mntId` is now) if the top mount is not `mntId`, and if any
+ * mount sits on or under ours. Already gone counts as done. Without `lazy`, fails with EBUSY while
+ * files are open on it.
  */
 export async function detachMount(o: {
   pid: number;
@@ -80,7 +86,8 @@ export async function detachMount(o: {
   return {
     detachedMntId: json.detached_mnt_id === undefined ? null : Number(json.detached_mnt_id),
     alreadyDetached: json.already_detached === true,
-    top: top(json.top as Record<string, unknown>),
+    top: json.top === null ? null : top(json.top as Record<string, unknown>),
+    ...(typeof json.top_problem === 'string' ? { topProblem: json.top_problem } : {}),
   };
 }
 

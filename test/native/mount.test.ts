@@ -69,7 +69,7 @@ describe('native: move & mount (iochaos-mount)', () => {
 
       const d = await detachMount({ pid, path: p, mntId: a.mntId });
       assert.equal(d.detachedMntId, a.mntId);
-      assert.equal(d.top.mntId, underBefore.mntId);
+      assert.equal(d.top?.mntId, underBefore.mntId);
       assert.deepEqual(mountTable(pid), before);
       assert.ok(fs.existsSync(`/proc/${pid}/root${p}/original`));
       // Doing it again is a no-op, so a recovery that is re-run is safe.
