@@ -60,7 +60,8 @@ export function appDeployment(name: string, namespace: string, image: string, in
       replicas: 1,
       selector: { matchLabels: { app: name } },
       template: {
-        metadata: { labels: { app: name }, annotations: inject ? { 'iochaos.dev/inject': 'true' } : {} },
+        // Opted in as manifests/ asks: the pod label the webhook's objectSelector matches.
+        metadata: { labels: { app: name, ...(inject ? { 'iochaos.dev/inject': 'true' } : {}) } },
         spec: {
           terminationGracePeriodSeconds: 10,
           containers: [

@@ -73,9 +73,36 @@ function writeOverlay(dir: string, images: ProductImages): string {
 export async function startPodCluster(): Promise<PodCluster & { overlay: string }> {
   fs.mkdirSync(CACHE_DIR, { recursive: true });
   const images = await ensureProductImages(path.join(CACHE_DIR, 'image-build.log'));
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iochaos-pods-'));
+  const errors: unknown[] = [];
   const gateway = await bridgeGateway();
-  const api = await FakeApiServer.start({ host: '0.0.0.0', altNames: [gateway] });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iochaos-pods-'));
+  let api: FakeApiServer | undefined;
+  let kubelet: PodmanKubelet | undefined;
+  try {
+    api = await FakeApiServer.start({ host: '0.0.0.0', altNames: [gateway] });
+    kubelet = await PodmanKubelet.start(api, {
+      apiHost: gateway,
+      apiPort: api.listenPort,
+      dir: path.join(dir, 'kubelet'),
+      onError: (err) => errors.push(err),
+    });
+    return assemble(dir, images, api, kubelet, errors);
+  } catch (err) {
+    // Whatever started is stopped: a failed start leaves no pod, server or directory behind.
+    await kubelet?.close();
+    await api?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function assemble(
+  dir: string,
+  images: ProductImages,
+  api: FakeApiServer,
+  kubelet: PodmanKubelet,
+  errors: unknown[],
+): PodCluster & { overlay: string } {
   for (const [group, version, kind, plural, namespaced] of [
     [RBAC, 'v1', 'Role', 'roles', true],
     [RBAC, 'v1', 'RoleBinding', 'rolebindings', true],
@@ -85,16 +112,8 @@ export async function startPodCluster(): Promise<PodCluster & { overlay: string 
   ] as const) {
     api.addResource({ group, version, kind, plural, namespaced });
   }
-  const errors: unknown[] = [];
-  const onError = (err: unknown) => errors.push(err);
-  const kubelet = await PodmanKubelet.start(api, {
-    apiHost: gateway,
-    apiPort: api.listenPort,
-    dir: path.join(dir, 'kubelet'),
-    onError,
-  });
   const admission = serveMutatingAdmission(api);
-  runDeploymentController(api, onError);
+  runDeploymentController(api, (err) => errors.push(err));
 
   const bin = path.join(dir, 'bin');
   fs.mkdirSync(bin);
@@ -122,6 +141,20 @@ export async function startPodCluster(): Promise<PodCluster & { overlay: string 
     child.stderr!.on('data', (d) => (stderr += d));
     return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
   };
+  // Interrupted (Ctrl-C, a CI timeout), the run still removes its pods; a run killed outright leaves
+  // them to the next run's kubelet, which removes pods whose process is gone.
+  const interrupted = (signal: NodeJS.Signals) => {
+    void close().finally(() => process.kill(process.pid, signal));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  async function close(): Promise<void> {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+    await kubelet.close();
+    await api.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
   return {
     api,
     kubelet,
@@ -137,11 +170,7 @@ export async function startPodCluster(): Promise<PodCluster & { overlay: string 
         throw new Error(`kubectl ${args.join(' ')} exited ${r.status}: ${r.stderr}${r.stdout}`);
       return r.stdout;
     },
-    async close() {
-      await kubelet.close();
-      await api.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
+    close,
   };
 }
 

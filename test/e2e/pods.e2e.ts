@@ -1,12 +1,16 @@
 /*
- * NOT RUN YET (named .e2e.ts so mocha's spec (every *.test.js) does not pick it up): the install step
- * does not pass. The webhook pods start from the image but exit 1 in a restart loop; `kube play` put
- * them on podman's "podman-default-kube-network" (10.89.0.0/24), while the kubelet points
- * KUBERNETES_SERVICE_HOST at the "podman" bridge's gateway (10.88.0.1), so they most likely cannot
- * reach the stand-in. Next step: `podman kube play --network podman` in kubelet.ts (or take the gateway
- * of the network kube play uses), then run this file with
- *   npx mocha --no-config --timeout 60000 --exit dist/test/e2e/pods.e2e.js
- * and rename it back to pods.test.ts once it passes.
+ * NOT RUN BY npm test YET (named .e2e.ts so mocha's spec, every *.test.js, does not pick it up).
+ * Passing now: the install (`kubectl apply -k`, the webhook pods from their image on the "podman"
+ * network reach the stand-in, write the caBundle and become Ready; see kubelet.ts for the three fixes:
+ * `kube play --network podman`, one `kube play` at a time, containerPorts not bound on the host).
+ * Failing next: the opted-in writer pod is not seen Running+Ready within 120 s (the webhook now gets
+ * it: namespace and pod carry the opt-in labels; not yet looked at whether kube play of the mutated
+ * pod fails, see the kubelet's errors, or `podman logs` of its sidecar). The tests after it
+ * (delay/fault/status/recover, apply -f, sidecar killed mid-injection, not opted in, webhook down)
+ * are written but have never run. Run alone:
+ *   npm run build:ts && npx mocha --no-config --bail --timeout 60000 --exit dist/test/e2e/pods.e2e.js
+ * and rename it to pods.test.ts (adding podman runc netavark debootstrap to test/system-packages.sh)
+ * once it passes.
  */
 /**
  * End to end in a real container runtime: the images built from the Dockerfiles, the webhook
@@ -16,11 +20,11 @@
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
-import { appDeployment, type AppStats } from './app';
+import { appDeployment, checkRecords, type AppStats } from './app';
 import type { Json } from './json';
 import { startPodCluster, until, type PodCluster } from './pod-cluster';
 import { BASE_SLIM } from '../support/podman/images';
-import { podmanMissing } from '../support/podman/engine';
+import { podman, podmanMissing } from '../support/podman/engine';
 
 const NS = 'shop';
 // `--validate=false` on apply: the stand-in serves no OpenAPI document to validate against; the
@@ -50,7 +54,9 @@ describe('pods in podman: webhook, sidecar and kubectl iochaos end to end', func
     const missing = podmanMissing();
     if (missing) throw new Error(missing);
     c = await startPodCluster();
-    c.api.create('', 'namespaces', undefined, { metadata: { name: NS } });
+    c.api.create('', 'namespaces', undefined, {
+      metadata: { name: NS, labels: { 'iochaos.dev/injection': 'enabled' } },
+    });
   });
 
   after(async () => {
@@ -112,6 +118,183 @@ describe('pods in podman: webhook, sidecar and kubectl iochaos end to end', func
       'health',
     ]);
     assert.ok(health !== undefined);
-    fs.writeFileSync('/dev/null', '');
   });
+
+  it('delay, fault, status, recover through kubectl iochaos: the app sees each fault, then every record is there in order', async () => {
+    const p = await pod('app=writer');
+    const name = p.metadata.name as string;
+    const before = await appMountinfo(name);
+    const delay = await c.ok(iochaos('delay', '--delay', '60ms', '--methods', 'write'));
+    assert.match(delay, new RegExp(`pod/${name} \\(app\\): injected delay 60ms`));
+    await until('a write delayed by 60 ms', async () => {
+      const s = await appStats(name);
+      return s.maxMs >= 60 ? s : undefined;
+    });
+    const status = await c.ok(['iochaos', 'status', 'deployment/writer', '-n', NS]);
+    assert.match(status, new RegExp(`pod/${name}\\s+app\\s+/data\\s+active\\s+latency\\(60ms\\)`), status);
+
+    assert.match(
+      await c.ok(iochaos('fault', '--errno', 'EIO', '--methods', 'write', '--percent', '100')),
+      new RegExp(`pod/${name} \\(app\\): added errno EIO`),
+    );
+    const eio = await until('writes failing with EIO', async () => {
+      const s = await appStats(name);
+      return (s.errors.EIO ?? 0) > 5 ? s : undefined;
+    });
+    assert.deepEqual(Object.keys(eio.errors), ['EIO']);
+
+    const recovered = await c.ok(['iochaos', 'recover', 'deployment/writer', '-n', NS]);
+    assert.match(recovered, new RegExp(`pod/${name} \\(app\\): recovered /data`));
+    await appRecovered(name, before, eio.errors.EIO!);
+  });
+
+  it('apply -f of a Chaos Mesh IOChaos injects into the pods its selector picks; recover ends it', async () => {
+    const p = await pod('app=writer');
+    const name = p.metadata.name as string;
+    const before = await appMountinfo(name);
+    const manifest = {
+      apiVersion: 'chaos-mesh.org/v1alpha1',
+      kind: 'IOChaos',
+      metadata: { name: 'slow-writes', namespace: NS },
+      spec: {
+        action: 'latency',
+        mode: 'all',
+        selector: { namespaces: [NS], labelSelectors: { app: 'writer' } },
+        volumePath: '/data',
+        delay: '70ms',
+        methods: ['write'],
+      },
+    };
+    await c.ok(['iochaos', 'apply', '-f', '-'], JSON.stringify(manifest));
+    await until('a write delayed by 70 ms', async () => {
+      const s = await appStats(name);
+      return s.maxMs >= 70 ? s : undefined;
+    });
+    await c.ok(['iochaos', 'recover', 'deployment/writer', '-n', NS]);
+    await appRecovered(name, before, (await appStats(name)).errors.EIO ?? 0);
+  });
+
+  it('the sidecar killed mid-injection is restarted and finishes the recovery from its journal', async () => {
+    const p = await pod('app=writer');
+    const name = p.metadata.name as string;
+    const before = await appMountinfo(name);
+    await c.ok(iochaos('delay', '--delay', '80ms', '--methods', 'write'));
+    await until('a write delayed by 80 ms', async () => {
+      const s = await appStats(name);
+      return s.maxMs >= 80 ? s : undefined;
+    });
+    const id = c.kubelet.containerId(NS, name, 'chaosfs')!;
+    const restarts = Number((await podman(['inspect', '--format', '{{.RestartCount}}', id])).trim());
+    await podman(['kill', '--signal', 'KILL', id]);
+    await until('the sidecar restarted', async () => {
+      const n = Number((await podman(['inspect', '--format', '{{.RestartCount}}', id])).trim());
+      return n > restarts ? n : undefined;
+    });
+    await until('no injection left in the pod', async () => {
+      const r = await c.kubectl(['iochaos', 'status', `pod/${name}`, '-n', NS]);
+      return r.status === 0 && r.stdout === '' ? r : undefined;
+    });
+    await appRecovered(name, before, (await appStats(name)).errors.EIO ?? 0);
+  });
+
+  it('a pod not opted in gets no sidecar', async () => {
+    const calls = c.admission.length;
+    await c.ok(
+      ['apply', '--validate=false', '-f', '-'],
+      JSON.stringify(appDeployment('plain', NS, BASE_SLIM, false)),
+    );
+    const p = await pod('app=plain');
+    assert.deepEqual(
+      (p.spec.containers as Json[]).map((x) => x.name),
+      ['app'],
+    );
+    const s = await until('the plain app writing', async () => {
+      const st = await appStats(p.metadata.name as string);
+      return st.seq > 10 ? st : undefined;
+    });
+    assert.deepEqual(s.errors, {});
+    assert.deepEqual(c.admission.slice(calls), [], 'the objectSelector kept it from the webhook');
+  });
+
+  it('the webhook down: an opted-in pod is still created, without the sidecar (failurePolicy Ignore)', async () => {
+    await c.ok([
+      'patch',
+      'deployment/iochaos-webhook',
+      '-n',
+      'iochaos-system',
+      '--type=merge',
+      '-p',
+      '{"spec":{"replicas":0}}',
+    ]);
+    await until('no webhook pod', async () => {
+      const list = JSON.parse(await c.ok(['get', 'pods', '-n', 'iochaos-system', '-o', 'json'])) as Json;
+      return (list.items as Json[]).length === 0 ? true : undefined;
+    });
+    const calls = c.admission.length;
+    await c.ok(
+      ['apply', '--validate=false', '-f', '-'],
+      JSON.stringify(appDeployment('unguarded', NS, BASE_SLIM, true)),
+    );
+    const p = await pod('app=unguarded');
+    assert.deepEqual(
+      (p.spec.containers as Json[]).map((x) => x.name),
+      ['app'],
+    );
+    assert.deepEqual(
+      c.admission
+        .slice(calls)
+        .filter((a) => a.namespace === NS)
+        .map((a) => a.outcome),
+      ['ignored'],
+    );
+  });
+
+  const iochaos = (command: string, ...flags: string[]): string[] => [
+    'iochaos',
+    command,
+    'deployment/writer',
+    '-n',
+    NS,
+    '--path',
+    '/data',
+    ...flags,
+  ];
+  const appMountinfo = (name: string): Promise<string> =>
+    c.ok(['exec', '-n', NS, name, '-c', 'app', '--', 'cat', '/proc/self/mountinfo']);
+
+  /**
+   * After a recovery: writes are fast again and none fail any more, every record is there in order
+   * with its checksum, the app container's mounts are as before, and no ChaosFS mount is left, neither
+   * on the host nor in the sidecar.
+   */
+  async function appRecovered(name: string, mountinfo: string, eioBefore: number): Promise<void> {
+    const s = await until('writes fast again', async () => {
+      const st = await appStats(name);
+      return st.maxMs < 40 ? st : undefined;
+    });
+    assert.equal(s.errors.EIO ?? 0, eioBefore, 'no write failed after the recovery');
+    const after = await until('more records', async () => {
+      const st = await appStats(name);
+      return st.seq > s.seq + 20 ? st : undefined;
+    });
+    const records = checkRecords(
+      await c.ok(['exec', '-n', NS, name, '-c', 'app', '--', 'cat', '/data/records']),
+    );
+    assert.deepEqual(records.problems, []);
+    assert.ok(records.count >= after.seq, `${records.count} records, the app wrote ${after.seq}`);
+    assert.equal(await appMountinfo(name), mountinfo, "the app container's mounts are as before");
+    assert.doesNotMatch(fs.readFileSync('/proc/mounts', 'utf8'), /chaosfs/);
+    const sidecarMounts = await c.ok([
+      'exec',
+      '-n',
+      NS,
+      name,
+      '-c',
+      'chaosfs',
+      '--',
+      'cat',
+      '/proc/self/mountinfo',
+    ]);
+    assert.doesNotMatch(sidecarMounts, /chaosfs/);
+  }
 });

@@ -55,6 +55,8 @@ export class PodmanKubelet {
   readonly exec: ExecService;
   private readonly pods = new Map<string, RunningPod>();
   private readonly starting = new Map<string, Promise<void>>();
+  /** The last `kube play` queued: they run one at a time (see run()). */
+  private playing: Promise<unknown> = Promise.resolve();
   private timer?: NodeJS.Timeout;
   private syncing = false;
 
@@ -120,7 +122,17 @@ export class PodmanKubelet {
     this.pods.set(running.key, running);
     const yamlFile = path.join(podDir, 'pod.yaml');
     fs.writeFileSync(yamlFile, stringify(this.playable(pod, running, saDir)));
-    await podman(['kube', 'play', '--log-driver', 'k8s-file', yamlFile], { timeoutMs: 300_000 });
+    // On the "podman" bridge, whose gateway the stand-in listens on (KUBERNETES_SERVICE_HOST): left
+    // alone, kube play puts pods on its own podman-default-kube-network, which cannot reach it.
+    // One at a time: two `kube play` at once (a Deployment's replicas) left one pod created and never
+    // started here.
+    const play = this.playing.then(() =>
+      podman(['kube', 'play', '--network', 'podman', '--log-driver', 'k8s-file', yamlFile], {
+        timeoutMs: 300_000,
+      }),
+    );
+    this.playing = play.catch(() => undefined);
+    await play;
     const info = JSON.parse(await podman(['pod', 'inspect', running.podmanName])) as Json;
     const infraId = info.InfraContainerID as string;
     for (const c of info.Containers as { Id: string; Name: string }[]) {
@@ -163,6 +175,9 @@ export class PodmanKubelet {
         { name: 'KUBERNETES_SERVICE_HOST', value: this.opts.apiHost },
         { name: 'KUBERNETES_SERVICE_PORT', value: String(this.opts.apiPort) },
       ];
+      // A containerPort is reached on the pod's IP; kube play would also bind it on the host (two
+      // replicas then collide). Only a hostPort is published, as a kubelet does.
+      if (c.ports) c.ports = (c.ports as Json[]).filter((p) => p.hostPort !== undefined);
       // Probes are this kubelet's job (sync below), not podman's healthchecks (which need systemd).
       delete c.readinessProbe;
       delete c.livenessProbe;
