@@ -2,9 +2,11 @@
  * @iochaos/fuse-native: a pass-through FUSE file system beneath a root directory fd, on libfuse3's
  * low-level API (Debian's libfuse3 3.14), in the lineage of fuse-native (handler-style JS, N-API).
  *
- * Every call is served in C on libfuse's worker threads (src/ops.c). Calls of the ops named in
- * `jsOps` are shown to `handlers.call` first, which may fail them, and, if it asks, again with their
- * result (read data, write count, attributes), which it may change. See README.md.
+ * Every call is served in C on libfuse's worker threads (src/ops.c) and decided there against the
+ * rule set of `setRules` (op mask, path glob, percent: src/rules.c). A fired rule's delay is served in
+ * C too; only calls a `js` rule fires on are shown to `handlers.call` first, which may fail them, and,
+ * if it asks, again with their result (read data, write count, attributes), which it may change.
+ * See README.md.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -49,6 +51,24 @@ export interface Call {
   result?: number;
   /** after a write: the file's size before it (-1 if unknown). */
   sizeBefore?: number;
+  /** Indices (in the last setRules list) of the rules that fired on this call. */
+  rules: number[];
+}
+
+/**
+ * One rule of the set the C side decides with. A call fires the rule when its op is in `ops`, its
+ * path (relative to the root, as `Call.path`) matches `glob` (sidecar/faults/glob.ts's meaning;
+ * omitted: every path) and a draw in C falls under `percent`. A fired rule holds the call's reply back
+ * `delayUs` µs (on a timer thread: no worker waits) and, when `js`, shows the call to handlers.call.
+ */
+export interface NativeRule {
+  ops: Iterable<Op>;
+  glob?: string;
+  /** 0-100, default 100. */
+  percent?: number;
+  /** Default 0. */
+  delayUs?: number;
+  js?: boolean;
 }
 
 /** 0 / undefined: go on; a negative errno: fail the call; `after: true`: show me the result too. */
@@ -78,7 +98,9 @@ export interface MountSpec {
   mountpoint: string;
   options?: Options;
   handlers?: Handlers;
+  /** Shorthand for `rules: [{ ops: jsOps, js: true }]`: every call of these ops goes to JS. */
   jsOps?: Iterable<Op>;
+  rules?: NativeRule[];
   /** A handler that threw or answered something malformed (the call got EIO). */
   onHandlerError?: (err: unknown, call: Call) => void;
 }
@@ -100,10 +122,10 @@ interface Binding {
     attrTimeout: number,
     entryTimeout: number,
     maxThreads: number,
-    mask: number,
     dispatch: (call: Call, done: (errno: number, after: boolean, data?: Buffer, attr?: Attributes) => void) => void,
   ): Handle;
-  setMask(h: Handle, mask: number): void;
+  setRules(h: Handle, rules: Array<{ ops: number; glob?: string; percent: number; delayUs: number; js: boolean }>): void;
+  globMatch(pattern: string, paths: string[]): boolean[];
   device(h: Handle): string;
   stats(h: Handle): Stats;
   invalidate(h: Handle): Promise<number>;
@@ -138,6 +160,24 @@ export function maskOf(ops: Iterable<string>): number {
     mask += 2 ** bit;
   }
   return mask;
+}
+
+/** The rules in the binding's compact form (op masks), refusing what C would misread. */
+function compactRules(rules: NativeRule[]) {
+  return rules.map((r, k) => {
+    const percent = r.percent ?? 100;
+    const delayUs = r.delayUs ?? 0;
+    if (!(percent >= 0 && percent <= 100)) throw new Error(`rule ${k}: percent ${percent} is not within 0-100`);
+    if (!Number.isInteger(delayUs) || delayUs < 0 || delayUs >= 4e9)
+      throw new Error(`rule ${k}: delayUs ${delayUs} is not a whole number of µs below 4e9`);
+    if (r.glob !== undefined && typeof r.glob !== 'string') throw new Error(`rule ${k}: glob must be a string`);
+    return { ops: maskOf(r.ops), glob: r.glob, percent, delayUs, js: !!r.js };
+  });
+}
+
+/** The C glob matcher on each path (for tests that hold it to sidecar/faults/glob.ts). */
+export function globMatch(pattern: string, paths: string[]): boolean[] {
+  return binding.globMatch(pattern, paths);
 }
 
 function escape(value: string): string {
@@ -223,10 +263,19 @@ export class FuseSession {
       o.attrTimeout ?? 1,
       o.entryTimeout ?? 1,
       o.maxThreads ?? 64,
-      maskOf(spec.jsOps ?? []),
       dispatch,
     );
-    return new FuseSession(handle, spec.mountpoint);
+    const session = new FuseSession(handle, spec.mountpoint);
+    const rules = [...(spec.rules ?? [])];
+    const jsOps = [...(spec.jsOps ?? [])];
+    if (jsOps.length > 0) rules.push({ ops: jsOps, js: true });
+    try {
+      binding.setRules(handle, compactRules(rules));
+    } catch (err) {
+      void session.close();
+      throw err;
+    }
+    return session;
   }
 
   private live(): Handle {
@@ -234,9 +283,21 @@ export class FuseSession {
     return this.handle;
   }
 
-  /** Which ops are shown to JS from now on (calls already in flight finish as they started). */
+  /**
+   * Replaces the rule set: calls decided from now on use it (calls in flight finish as they
+   * started). A bad rule throws and leaves the old set. Then the kernel forgets what it cached
+   * (invalidate), so that calls it would have served from its caches reach the new rules; the
+   * promise resolves with the number of inodes invalidated.
+   */
+  setRules(rules: NativeRule[]): Promise<number> {
+    binding.setRules(this.live(), compactRules(rules));
+    return this.invalidate();
+  }
+
+  /** Which ops are shown to JS from now on: `setRules([{ ops, js: true }])` without invalidating. */
   setJsOps(ops: Iterable<Op>): void {
-    binding.setMask(this.live(), maskOf(ops));
+    const list = [...ops];
+    binding.setRules(this.live(), compactRules(list.length ? [{ ops: list, js: true }] : []));
   }
 
   /**

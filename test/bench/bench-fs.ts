@@ -1,189 +1,81 @@
 /**
- * bench:fs — no-rule ChaosFS against the same workload directly on the backing directory and through
- * bindfs (a C FUSE pass-through), measured side by side in one run; then ChaosFS's delay accuracy.
+ * bench:fs — the fuse-native binding (libfuse3) side by side with tmpfs, bindfs and libfuse's own
+ * passthrough_ll (built here from Debian's libfuse3-dev examples), all over one tmpfs backing, in
+ * interleaved rounds (every row runs on every target once per round; medians of the rounds). The
+ * binding runs with no rule, with a rule on `**\/*.sst` (10% of reads, shown to JS) and with a rule
+ * that every call matches and that shows every call to JS. Then the native delays' accuracy.
  *
- * Needs root (FUSE mounts, drop_caches). Run: npx tsc -p . && npm run bench:fs
- * Sizes (defaults per issue 2): BENCH_FS_SEQ_MB=256 BENCH_FS_RAND_MB=32 (per fio job, 4 jobs)
- * BENCH_FS_FILES=5000 BENCH_FS_REPS=3 BENCH_FS_DELAY_SAMPLES=500,200,100 BENCH_FS_CONC_READS=60
- * BENCH_FS_DIR=/var/tmp BENCH_FS_ROWS=<comma list of row keys> BENCH_FS_DELAY=0 (skip delay part).
- * Experiments on the worker without touching sidecar/: BENCH_FS_WORKER_NODE_ARGS (e.g.
- * "--cpu-prof --cpu-prof-dir=/tmp/prof"), BENCH_FS_WORKER_UV_THREADS (its UV_THREADPOOL_SIZE).
+ * Needs root (mounts). Run: npm run build:ts && npm run bench:fs
+ * Sizes: BENCH_FS_SEQ_MB=128 BENCH_FS_RAND_MB=16 (per fio job, 2 jobs) BENCH_FS_FILES=2000
+ * BENCH_FS_GIT_FILES=2000 BENCH_FS_REPS=3 BENCH_FS_DELAY_SAMPLES=300,100,20 BENCH_FS_DELAY=0 (skip).
  */
-// The concurrent-reader part waits on 16 blocking reads at once; libuv's default pool of 4 threads
-// would serialize them here, in the client, and hide what ChaosFS does. Set before the pool starts.
-process.env.UV_THREADPOOL_SIZE = '32';
-
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RuleInput } from '../../sidecar/api/fault-spec';
-import { request } from '../../sidecar/control/client';
+import { OPS, type NativeRule } from '../../native/fuse-native/index';
 import { forceUnmountUnder, isMounted } from '../support/mounts';
-import { CHAOSFS_CLI } from '../support/paths';
-import { cpuMs, fmt, loadLine, mean, median, pad, pct } from './bench-util';
+import { fmt, loadLine, mean, median, pad, pct } from './bench-util';
 
 const env = process.env;
 const MiB = 1024 * 1024;
-const SEQ_MB = Number(env.BENCH_FS_SEQ_MB ?? 256);
-const RAND_MB = Number(env.BENCH_FS_RAND_MB ?? 32);
-const RAND_JOBS = 4;
-const FILES = Number(env.BENCH_FS_FILES ?? 5000);
+const SEQ_MB = Number(env.BENCH_FS_SEQ_MB ?? 128);
+const RAND_MB = Number(env.BENCH_FS_RAND_MB ?? 16);
+const RAND_JOBS = 2;
+const FILES = Number(env.BENCH_FS_FILES ?? 2000);
+const GIT_FILES = Number(env.BENCH_FS_GIT_FILES ?? 2000);
 const REPS = Number(env.BENCH_FS_REPS ?? 3);
-const DELAY_SAMPLES = (env.BENCH_FS_DELAY_SAMPLES ?? '500,200,100').split(',').map(Number);
-const CONC_READERS = 16;
-const CONC_READS = Number(env.BENCH_FS_CONC_READS ?? 60);
-const BASE = env.BENCH_FS_DIR ?? '/var/tmp';
+const DELAY_SAMPLES = (env.BENCH_FS_DELAY_SAMPLES ?? '300,100,20').split(',').map(Number);
+const EXAMPLES = '/usr/share/doc/libfuse3-dev/examples';
 
-type TargetKey = 'direct' | 'bindfs' | 'bindfsAsCfs' | 'chaosfs';
+const RULES: Record<string, NativeRule[]> = {
+  none: [],
+  sst: [{ ops: ['read'], glob: '**/*.sst', percent: 10, js: true }],
+  all: [{ ops: OPS, js: true }],
+};
+
 interface Target {
-  key: TargetKey;
+  key: string;
   label: string;
   dir: string;
-  /** The FUSE server process (undefined for the backing itself). */
   child?: ChildProcess;
   exited?: Promise<void>;
-}
-
-interface Sample {
-  value: number;
-  /** CPU time the FUSE server spent on this run. */
-  serverCpuMs: number;
+  /** fuse3-serve's stdin: one rule list per line. */
+  rules?: (rules: NativeRule[]) => Promise<void>;
 }
 
 interface Row {
   key: string;
   title: string;
   unit: string;
-  run(t: Target, rep: number): Sample;
+  run(t: Target, rep: number): number;
 }
 
 let work = '';
 let src = '';
 const targets: Target[] = [];
 
-function sh(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+function sh(cmd: string, args: string[], opts: { cwd?: string } = {}): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * MiB, ...opts });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr || r.error?.message}`);
   return r.stdout;
 }
 
-function dropCaches(): void {
-  sh('sync', []);
-  fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
-}
-
-/** Reads a file once on the backing, so the next read of it finds it in the page cache. */
-function warmBacking(file: string): void {
-  const fd = fs.openSync(file, 'r');
-  const buf = Buffer.allocUnsafe(MiB);
-  while (fs.readSync(fd, buf, 0, MiB, null) > 0);
-  fs.closeSync(fd);
-}
-
-/**
- * Drops the FUSE mount's own page cache of a file (POSIX_FADV_DONTNEED through the mount) and not the
- * backing's: a bindfs read then goes to bindfs, as every ChaosFS read goes to ChaosFS.
- */
+/** Drops the mount's own page cache of a file (not the backing's): the next read reaches the server. */
 function dropFuseCache(t: Target, name: string): void {
-  if (t.key === 'direct') return;
-  sh('dd', [`if=${path.join(t.dir, name)}`, 'iflag=nocache', 'count=0', 'status=none']);
+  if (t.key !== 'tmpfs')
+    sh('dd', [`if=${path.join(t.dir, name)}`, 'iflag=nocache', 'count=0', 'status=none']);
 }
 
-function measured(t: Target, fn: () => number): Sample {
-  const before = cpuMs(t.child?.pid);
-  const value = fn();
-  return { value, serverCpuMs: cpuMs(t.child?.pid) - before };
-}
-
-function seqRead(t: Target): number {
-  const fd = fs.openSync(path.join(t.dir, 'seq.dat'), 'r');
-  const buf = Buffer.allocUnsafe(MiB);
+function timed(fn: () => void): number {
   const t0 = process.hrtime.bigint();
-  let total = 0;
-  for (let n; (n = fs.readSync(fd, buf, 0, MiB, null)) > 0;) total += n;
-  const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  fs.closeSync(fd);
-  if (total !== SEQ_MB * MiB) throw new Error(`${t.label}: read ${total} bytes of seq.dat`);
-  return total / MiB / s;
+  fn();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
-const rows: Row[] = [
-  {
-    key: 'seqread-cold',
-    title: `seq read 1 MiB x ${SEQ_MB} MiB, cold (drop_caches before each)`,
-    unit: 'MiB/s',
-    run(t) {
-      dropCaches();
-      return measured(t, () => seqRead(t));
-    },
-  },
-  {
-    key: 'seqread-warm',
-    title: `seq read 1 MiB x ${SEQ_MB} MiB, backing cached, FUSE cache dropped`,
-    unit: 'MiB/s',
-    run(t) {
-      warmBacking(path.join(src, 'seq.dat'));
-      dropFuseCache(t, 'seq.dat');
-      return measured(t, () => seqRead(t));
-    },
-  },
-  {
-    key: 'seqwrite',
-    title: `seq write 1 MiB x ${SEQ_MB} MiB + fsync`,
-    unit: 'MiB/s',
-    run(t, rep) {
-      const name = `w.${t.key}.${rep}.dat`;
-      const buf = randomFillSync(Buffer.allocUnsafe(MiB));
-      const sample = measured(t, () => {
-        const t0 = process.hrtime.bigint();
-        const fd = fs.openSync(path.join(t.dir, name), 'w');
-        for (let i = 0; i < SEQ_MB; i++) fs.writeSync(fd, buf, 0, MiB, null);
-        fs.fsyncSync(fd);
-        fs.closeSync(fd);
-        return SEQ_MB / (Number(process.hrtime.bigint() - t0) / 1e9);
-      });
-      fs.unlinkSync(path.join(src, name));
-      sh('sync', []);
-      return sample;
-    },
-  },
-  {
-    key: 'randread-warm',
-    title: `fio randread 4 KiB, ${RAND_JOBS} jobs x ${RAND_MB} MiB, backing cached`,
-    unit: 'IOPS',
-    run(t) {
-      for (let j = 0; j < RAND_JOBS; j++) {
-        warmBacking(path.join(src, `rr.${j}`));
-        dropFuseCache(t, `rr.${j}`);
-      }
-      return measured(t, () => fio(t));
-    },
-  },
-  {
-    key: 'randread-cold',
-    title: `fio randread 4 KiB, ${RAND_JOBS} jobs x ${RAND_MB} MiB, cold (drop_caches)`,
-    unit: 'IOPS',
-    run(t) {
-      dropCaches();
-      return measured(t, () => fio(t));
-    },
-  },
-  ...(['create', 'stat', 'unlink'] as const).map((phase): Row => ({
-    key: phase,
-    title: `${phase} ${fmt(FILES)} small files${phase === 'create' ? ' (1 KiB each)' : ''}`,
-    unit: 'ops/s',
-    run: (t, rep) => metaSamples(t, rep)[phase],
-  })),
-];
-
-/**
- * fio with its file-per-job layout (prepared on the backing), random map (each block read once, so
- * bindfs's page cache never serves a repeat), fadvise RANDOM (no read-ahead). The backing directory
- * keeps its cache (invalidate=0); through a FUSE mount invalidate=1 drops only the mount's own cache.
- */
 function fio(t: Target): number {
   const out = sh('fio', [
     '--name=rr',
@@ -194,8 +86,7 @@ function fio(t: Target): number {
     `--directory=${t.dir}`,
     '--filename_format=rr.$jobnum',
     '--ioengine=psync',
-    '--direct=0',
-    `--invalidate=${t.key === 'direct' ? 0 : 1}`,
+    `--invalidate=${t.key === 'tmpfs' ? 0 : 1}`,
     '--fallocate=none',
     '--group_reporting',
     '--output-format=json',
@@ -205,9 +96,9 @@ function fio(t: Target): number {
   return job.read.iops;
 }
 
-/** create, stat and unlink run once per (target, rep) and are reported as three rows. */
-const metaCache = new Map<string, Record<'create' | 'stat' | 'unlink', Sample>>();
-function metaSamples(t: Target, rep: number) {
+/** create, stat and unlink run once per (target, round) and are reported as three rows. */
+const metaCache = new Map<string, Record<'create' | 'stat' | 'unlink', number>>();
+function meta(t: Target, rep: number) {
   const id = `${t.key}.${rep}`;
   let s = metaCache.get(id);
   if (s) return s;
@@ -215,324 +106,301 @@ function metaSamples(t: Target, rep: number) {
   fs.mkdirSync(dir);
   const data = Buffer.alloc(1024, 'x');
   const names = Array.from({ length: FILES }, (_, i) => path.join(dir, `f${i}`));
-  const phase = (fn: (name: string) => void) =>
-    measured(t, () => {
-      const t0 = process.hrtime.bigint();
-      for (const n of names) fn(n);
-      return FILES / (Number(process.hrtime.bigint() - t0) / 1e9);
-    });
+  const rate = (fn: (n: string) => void) => FILES / timed(() => names.forEach(fn));
   s = {
-    create: phase((n) => {
+    create: rate((n) => {
       const fd = fs.openSync(n, 'wx');
       fs.writeSync(fd, data);
       fs.closeSync(fd);
     }),
-    stat: phase((n) => void fs.statSync(n)),
-    unlink: phase((n) => fs.unlinkSync(n)),
+    stat: rate((n) => void fs.statSync(n)),
+    unlink: rate((n) => fs.unlinkSync(n)),
   };
   fs.rmdirSync(dir);
   metaCache.set(id, s);
   return s;
 }
 
-// ---- mounts ----
+const rows: Row[] = [
+  {
+    key: 'seqread',
+    title: `seq read 1 MiB x ${SEQ_MB} MiB (the mount's cache dropped)`,
+    unit: 'MiB/s',
+    run(t) {
+      dropFuseCache(t, 'seq.dat');
+      const buf = Buffer.allocUnsafe(MiB);
+      let total = 0;
+      const s = timed(() => {
+        const fd = fs.openSync(path.join(t.dir, 'seq.dat'), 'r');
+        for (let n; (n = fs.readSync(fd, buf, 0, MiB, null)) > 0;) total += n;
+        fs.closeSync(fd);
+      });
+      if (total !== SEQ_MB * MiB) throw new Error(`${t.label}: read ${total} bytes of seq.dat`);
+      return SEQ_MB / s;
+    },
+  },
+  {
+    key: 'seqwrite',
+    title: `seq write 1 MiB x ${SEQ_MB} MiB + fsync`,
+    unit: 'MiB/s',
+    run(t, rep) {
+      const name = path.join(t.dir, `w.${t.key}.${rep}.dat`);
+      const buf = randomFillSync(Buffer.allocUnsafe(MiB));
+      const s = timed(() => {
+        const fd = fs.openSync(name, 'w');
+        for (let i = 0; i < SEQ_MB; i++) fs.writeSync(fd, buf, 0, MiB, null);
+        fs.fsyncSync(fd);
+        fs.closeSync(fd);
+      });
+      fs.unlinkSync(name);
+      return SEQ_MB / s;
+    },
+  },
+  {
+    key: 'randread',
+    title: `fio randread 4 KiB, ${RAND_JOBS} jobs x ${RAND_MB} MiB (the mount's cache dropped)`,
+    unit: 'IOPS',
+    run: (t) => fio(t),
+  },
+  ...(['create', 'stat', 'unlink'] as const).map((phase): Row => ({
+    key: phase,
+    title: `${phase} ${fmt(FILES)} files${phase === 'create' ? ' (1 KiB each)' : ''}`,
+    unit: 'ops/s',
+    run: (t, rep) => meta(t, rep)[phase],
+  })),
+  {
+    key: 'git',
+    title: `git status, ${fmt(GIT_FILES)} files (3 runs)`,
+    unit: 'runs/s',
+    run(t) {
+      const repo = path.join(t.dir, 'repo');
+      return (
+        3 /
+        timed(() =>
+          [0, 1, 2].forEach(() => sh('git', ['-c', 'safe.directory=*', '-C', repo, 'status', '--porcelain'])),
+        )
+      );
+    },
+  },
+];
 
-async function waitMounted(t: Target, fstype: string): Promise<void> {
+// ---- targets ----
+
+async function waitMounted(t: Target): Promise<void> {
   for (let i = 0; i < 400; i++) {
-    if (isMounted(t.dir, fstype) && spawnSync('mountpoint', ['-q', t.dir]).status === 0) return;
-    if (t.child?.exitCode !== null) throw new Error(`${t.label} exited before mounting`);
+    if (isMounted(t.dir) && spawnSync('mountpoint', ['-q', t.dir]).status === 0) return;
+    if (t.child && t.child.exitCode !== null) throw new Error(`${t.label} exited before mounting`);
     await sleep(25);
   }
   throw new Error(`${t.label} did not mount ${t.dir} within 10 s`);
 }
 
-async function startFuse(key: TargetKey, label: string, cmd: string, args: string[], extraEnv = {}) {
+async function startFuse(key: string, label: string, cmd: string, args: string[]): Promise<Target> {
   const dir = path.join(work, key);
   fs.mkdirSync(dir);
-  const child = spawn(cmd, [...args, dir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...extraEnv, ...childEnv() },
+  const child = spawn(cmd, [...args.map((a) => a.replace('{MNT}', dir))], {
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   const t: Target = { key, label, dir, child, exited: new Promise((r) => child.on('exit', () => r())) };
   targets.push(t);
-  await waitMounted(t, key === 'chaosfs' ? 'fuse.chaosfs' : 'fuse').catch((e: Error) => {
+  await waitMounted(t).catch((e: Error) => {
     throw new Error(`${e.message}: ${err}`);
   });
   return t;
 }
 
-/** The worker sets its own thread-pool size unless told; ours (for the readers) must not leak in. */
-function childEnv(): NodeJS.ProcessEnv {
-  const e = { ...process.env };
-  delete e.UV_THREADPOOL_SIZE;
-  if (env.BENCH_FS_WORKER_UV_THREADS) e.UV_THREADPOOL_SIZE = env.BENCH_FS_WORKER_UV_THREADS;
-  return e;
+async function startBinding(key: string, rules: NativeRule[]): Promise<Target> {
+  const serve = path.join(__dirname, 'fuse3-serve.js');
+  const t = await startFuse(key, `fuse3 ${key}`, process.execPath, [serve, src, '{MNT}']);
+  const answers = readline.createInterface({ input: t.child!.stdout! })[Symbol.asyncIterator]();
+  t.rules = async (list) => {
+    t.child!.stdin!.write(`${JSON.stringify(list)}\n`);
+    for (;;) {
+      const line = (await answers.next()).value as string;
+      if (line === 'ok') return;
+      if (line.startsWith('error')) throw new Error(`${t.label}: ${line}`);
+    }
+  };
+  await t.rules(rules);
+  return t;
 }
 
 async function stopAll(): Promise<void> {
   for (const t of targets) {
     if (!t.child || t.child.exitCode !== null || t.child.signalCode !== null) continue;
-    if (t.key === 'chaosfs') t.child.kill('SIGTERM');
-    else spawnSync('fusermount', ['-u', t.dir], { stdio: 'ignore' });
+    if (t.rules) t.child.kill('SIGTERM');
+    else spawnSync('umount', ['-l', t.dir], { stdio: 'ignore' });
     const gone = await Promise.race([t.exited!.then(() => true), sleep(10_000).then(() => false)]);
     if (!gone) t.child.kill('SIGKILL');
   }
-  // Last resort, whatever state the run ended in: no mount may outlive the bench.
-  if (work) forceUnmountUnder(work);
+  if (work) {
+    forceUnmountUnder(work);
+    spawnSync('umount', ['-l', src], { stdio: 'ignore' });
+  }
+}
+
+/** passthrough_ll from Debian's libfuse3-dev examples, compiled into the bench's work dir. */
+function buildPassthroughLl(): string {
+  const c = path.join(EXAMPLES, 'passthrough_ll.c');
+  if (!fs.existsSync(c)) throw new Error(`${c} is missing: apt-get install libfuse3-dev`);
+  const bin = path.join(work, 'passthrough_ll.bin');
+  const flags = sh('pkg-config', ['--cflags', '--libs', 'fuse3']).trim().split(/\s+/);
+  sh('cc', ['-O2', '-Wall', `-I${EXAMPLES}`, c, ...flags, '-o', bin]);
+  return bin;
+}
+
+function prepare(): void {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'iochaos-bench-fs-'));
+  src = path.join(work, 'src');
+  fs.mkdirSync(src);
+  sh('mount', ['-t', 'tmpfs', '-o', 'size=2g', 'tmpfs', src]);
+  const buf = randomFillSync(Buffer.allocUnsafe(MiB));
+  const fd = fs.openSync(path.join(src, 'seq.dat'), 'w');
+  for (let i = 0; i < SEQ_MB; i++) fs.writeSync(fd, buf);
+  fs.closeSync(fd);
+  for (let j = 0; j < RAND_JOBS; j++) {
+    const f = fs.openSync(path.join(src, `rr.${j}`), 'w');
+    for (let i = 0; i < RAND_MB; i++) fs.writeSync(f, randomFillSync(buf));
+    fs.closeSync(f);
+  }
+  const repo = path.join(src, 'repo');
+  for (let i = 0; i < GIT_FILES; i++) {
+    const d = path.join(repo, `d${i % 50}`);
+    fs.mkdirSync(d, { recursive: true });
+    fs.writeFileSync(path.join(d, `f${i}.txt`), `${i}\n`);
+  }
+  sh('git', ['init', '-q'], { cwd: repo });
+  sh('git', ['add', '.'], { cwd: repo });
+  sh('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', 'commit', '-qm', 'x'], { cwd: repo });
 }
 
 // ---- delay accuracy ----
 
-function readLatencies(fd: number, n: number): number[] {
-  const buf = Buffer.allocUnsafe(4096);
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint();
-    fs.readSync(fd, buf, 0, 4096, (i % 256) * 4096);
-    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return out;
+/** Python threads doing 4 KiB preads of one file, each printing its latencies in ms. */
+function pyLatencies(file: string, readers: number, reads: number): number[] {
+  const script = `
+import os, sys, threading, time
+out = []
+def run():
+    fd = os.open(${JSON.stringify(file)}, os.O_RDONLY)
+    mine = []
+    for i in range(${reads}):
+        t = time.monotonic(); os.pread(fd, 4096, (i % 64) * 4096); mine.append((time.monotonic() - t) * 1000)
+    os.close(fd); out.extend(mine)
+ts = [threading.Thread(target=run) for _ in range(${readers})]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(' '.join('%.3f' % v for v in out))`;
+  return sh('python3', ['-c', script]).trim().split(' ').map(Number);
 }
 
-async function concurrentLatencies(file: string): Promise<{ lat: number[]; wallMs: number }> {
-  const lat: number[] = [];
-  const t0 = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: CONC_READERS }, async (_, r) => {
-      const h = await fs.promises.open(file, 'r');
-      const buf = Buffer.allocUnsafe(4096);
-      for (let i = 0; i < CONC_READS; i++) {
-        const s = process.hrtime.bigint();
-        await h.read(buf, 0, 4096, ((r * CONC_READS + i) % 256) * 4096);
-        lat.push(Number(process.hrtime.bigint() - s) / 1e6);
-      }
-      await h.close();
-    }),
-  );
-  return { lat, wallMs: Number(process.hrtime.bigint() - t0) / 1e6 };
-}
-
-async function setRules(socket: string, rules: RuleInput[]): Promise<void> {
-  const reply = await request(socket, { op: 'rules.set', rules, replace: true });
-  if (!reply.ok) throw new Error(`rules.set: ${reply.error.message}`);
-}
-
-async function delayAccuracy(cfs: Target, socket: string): Promise<void> {
-  const file = path.join(cfs.dir, 'delay.dat');
-  const fd = fs.openSync(file, 'r');
-  const ms = (v: number) => fmt(v, 2);
-  try {
-    await setRules(socket, []);
-    readLatencies(fd, 50);
-    const base = readLatencies(fd, Math.max(...DELAY_SAMPLES));
-    const b50 = median(base);
+async function delayAccuracy(t: Target): Promise<void> {
+  const file = path.join(t.dir, 'delay.dat');
+  console.log(`\nNative delays (binding, rule on read of delay.dat, 4 KiB preads; latency in ms):`);
+  console.log(pad(['requested', 'reads', 'p50', 'p99', 'p99 - requested'], [12, 8, 9, 9, 16]));
+  for (const [k, ms] of [1, 10, 100].entries()) {
+    await t.rules!([{ ops: ['read'], glob: 'delay.dat', delayUs: ms * 1000 }]);
+    const lat = pyLatencies(file, 1, DELAY_SAMPLES[k]);
     console.log(
-      `\nDelay accuracy: 4 KiB pread through ChaosFS, one reader, latency rule on read. ` +
-        `Added = per-call latency - no-rule p50 (${ms(b50)} ms; no-rule p99 ${ms(pct(base, 99))} ms).`,
+      pad(
+        [
+          `${ms} ms`,
+          String(lat.length),
+          fmt(median(lat), 2),
+          fmt(pct(lat, 99), 2),
+          fmt(pct(lat, 99) - ms, 2),
+        ],
+        [12, 8, 9, 9, 16],
+      ),
     );
-    const w = [12, 8, 14, 14, 14, 16];
-    console.log(
-      pad(['requested', 'calls', 'added p50 ms', 'added p99 ms', 'added max ms', 'p99 - request'], w),
-    );
-    for (const [i, d] of [1, 10, 100].entries()) {
-      const n = DELAY_SAMPLES[i] ?? DELAY_SAMPLES[DELAY_SAMPLES.length - 1];
-      await setRules(socket, [{ id: 'bench-delay', action: 'latency', delay: `${d}ms`, methods: ['read'] }]);
-      const added = readLatencies(fd, n).map((l) => l - b50);
-      await setRules(socket, []);
-      console.log(
-        pad(
-          [
-            `${d} ms`,
-            String(n),
-            ms(median(added)),
-            ms(pct(added, 99)),
-            ms(Math.max(...added)),
-            `${pct(added, 99) - d >= 0 ? '+' : ''}${ms(pct(added, 99) - d)} ms`,
-          ],
-          w,
-        ),
-      );
-    }
-  } finally {
-    fs.closeSync(fd);
   }
-
-  // The talk's point: a delay must not hold up other calls. 50% x 10 ms should add ~5 ms on average.
-  await concurrentLatencies(file);
-  const base = await concurrentLatencies(file);
-  await setRules(socket, [
-    { id: 'bench-half', action: 'latency', delay: '10ms', percent: 50, seed: 7, methods: ['read'] },
-  ]);
-  const hit = await concurrentLatencies(file);
-  // The rule's own counters say how many calls it delayed; a latency threshold cannot, since the
-  // no-rule latencies at 16 readers already spread over several ms of queueing.
-  const listed = await request<{ rules: { id: string; matched: number; injected: number }[] }>(socket, {
-    op: 'rules.list',
-  });
-  const counters = listed.ok ? listed.result.rules.find((r) => r.id === 'bench-half') : undefined;
-  await setRules(socket, []);
-  const addedMean = mean(hit.lat) - mean(base.lat);
-  const delayed = counters ? counters.injected / counters.matched : NaN;
+  await t.rules!([{ ops: ['read'], glob: 'delay.dat', delayUs: 10_000, percent: 50 }]);
+  const lat = pyLatencies(file, 16, 40);
   console.log(
-    `\n50% x 10 ms on read, ${CONC_READERS} concurrent readers x ${CONC_READS} reads (4 KiB pread):\n` +
-      `  no rule: mean ${ms(mean(base.lat))} ms, p99 ${ms(pct(base.lat, 99))} ms, wall ${fmt(base.wallMs)} ms\n` +
-      `  rule:    mean ${ms(mean(hit.lat))} ms, p99 ${ms(pct(hit.lat, 99))} ms, wall ${fmt(hit.wallMs)} ms\n` +
-      `  mean added delay ${ms(addedMean)} ms (expect ~5 ms; 10 ms would mean delays serialize), ` +
-      `calls delayed ${(delayed * 100).toFixed(0)}% (rule counters; expect ~50%); serialized, the wall time would be ` +
-      `>= ${fmt((CONC_READERS * CONC_READS * 10) / 2)} ms.\n  The no-rule mean at 16 readers is mostly queueing in ChaosFS; while half the calls sleep, fewer` +
-      `\n  compete, so a mean added delay under 5 ms means a saturated server, not a short delay.`,
+    `50% x 10 ms over 16 concurrent readers (${lat.length} reads): mean ${fmt(mean(lat), 2)} ms, ` +
+      `p50 ${fmt(median(lat), 2)}, p99 ${fmt(pct(lat, 99), 2)} (goal: mean 5 ± 0.5)`,
   );
+  await t.rules!([]);
 }
 
 // ---- main ----
 
-function prepare(): void {
-  const buf = Buffer.allocUnsafe(MiB);
-  const write = (name: string, mb: number) => {
-    const fd = fs.openSync(path.join(src, name), 'w');
-    for (let i = 0; i < mb; i++) fs.writeSync(fd, randomFillSync(buf));
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-  };
-  write('seq.dat', SEQ_MB);
-  for (let j = 0; j < RAND_JOBS; j++) write(`rr.${j}`, RAND_MB);
-  write('delay.dat', 1);
-}
-
-function printRow(row: Row, res: Map<TargetKey, Sample[]>): void {
-  const med = (k: TargetKey) => median((res.get(k) ?? []).map((s) => s.value));
-  const cpu = (k: TargetKey) => median((res.get(k) ?? []).map((s) => s.serverCpuMs));
-  const c = med('chaosfs');
-  const ratio = (k: TargetKey) => (Number.isFinite(med(k)) ? `${(c / med(k)).toFixed(2)}x` : '-');
-  console.log(
-    pad(
-      [
-        row.key,
-        row.unit,
-        fmt(med('direct')),
-        fmt(med('bindfs')),
-        fmt(med('bindfsAsCfs')),
-        fmt(c),
-        ratio('direct'),
-        ratio('bindfs'),
-        ratio('bindfsAsCfs'),
-        `${fmt(cpu('bindfs'))}/${fmt(cpu('bindfsAsCfs'))}/${fmt(cpu('chaosfs'))}`,
-      ],
-      WIDTHS,
-    ),
-  );
-}
-const WIDTHS = [14, 6, 9, 9, 10, 9, 10, 10, 12, 18];
-
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('bench:fs needs root (FUSE mounts, drop_caches)');
-  work = fs.mkdtempSync(path.join(BASE, 'iochaos-bench-fs-'));
-  src = path.join(work, 'src');
-  fs.mkdirSync(src);
-  const onSignal = () => void stopAll().finally(() => process.exit(130));
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const started = Date.now();
+  if (process.getuid?.() !== 0) throw new Error('bench:fs needs root (mounts)');
+  prepare();
+  fs.writeFileSync(path.join(src, 'delay.dat'), Buffer.alloc(64 * 4096, 1));
   try {
-    const fsType = sh('findmnt', ['-no', 'FSTYPE,SOURCE', '-T', src]).trim();
-    console.log(`bench:fs  ${new Date().toISOString()}  kernel ${os.release()}  node ${process.version}`);
-    console.log(`start: ${loadLine()}`);
-    console.log(`backing: ${src} on ${fsType}; all mounts below are over this one directory`);
-    prepare();
-
-    targets.push({ key: 'direct', label: 'direct', dir: src });
-    await startFuse('bindfs', 'bindfs', 'bindfs', ['-f', src]);
-    await startFuse('bindfsAsCfs', 'bindfs (ChaosFS options)', 'bindfs', [
+    const tmpfs: Target = { key: 'tmpfs', label: 'tmpfs', dir: src };
+    targets.push(tmpfs);
+    await startFuse('bindfs', 'bindfs', 'bindfs', ['-f', src, '{MNT}']);
+    await startFuse('passthrough_ll', 'passthrough_ll', buildPassthroughLl(), [
       '-f',
-      '--multithreaded',
       '-o',
-      'direct_io,attr_timeout=0,entry_timeout=0,big_writes',
-      src,
+      `source=${src}`,
+      '{MNT}',
     ]);
-    const socket = path.join(work, 'control.sock');
-    const nodeArgs = env.BENCH_FS_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    const cfs = await startFuse('chaosfs', 'chaosfs', process.execPath, [
-      ...nodeArgs,
-      CHAOSFS_CLI,
-      'mount',
-      '--control',
-      socket,
-      '--source',
-      src,
-      '--mountpoint',
-    ]);
-
+    for (const [key, rules] of Object.entries(RULES)) await startBinding(key, rules);
+    console.log(`bench:fs ${new Date().toISOString()} ${loadLine()}; ${REPS} interleaved rounds, medians`);
     console.log(
-      `\nFairness: ChaosFS mounts with direct_io (every read reaches the rules, nothing from the page cache)\n` +
-        `and attr/entry timeouts of 0. So: "cold" rows drop all caches before every run; "backing cached"\n` +
-        `rows read the backing once first and drop only the FUSE mount's own cache of the file\n` +
-        `(POSIX_FADV_DONTNEED through the mount: dd iflag=nocache / fio invalidate=1), so bindfs cannot\n` +
-        `serve a read from its page cache either; fio reads each 4 KiB block once per job (random map)\n` +
-        `with read-ahead off (fadvise RANDOM). Writes fsync before the clock stops. Reads and writes are\n` +
-        `1 MiB syscalls from this process (readSync/writeSync); metadata rows are sync calls from it too.\n` +
-        `"bindfs" is \`bindfs SRC MNT\` (libfuse 2.9, single-threaded, page cache, 1 s attr/entry cache,\n` +
-        `no big_writes); "bindfs-cfs" is bindfs with ChaosFS's settings: --multithreaded\n` +
-        `-o direct_io,attr_timeout=0,entry_timeout=0,big_writes — the ratio to it is the cost of\n` +
-        `ChaosFS's implementation (Node + fuse-native), the ratio to plain bindfs includes the cost of\n` +
-        `its cache choices. Target order rotates each repetition; figures are medians of ${REPS}.`,
+      `backing: tmpfs; bindfs: \`bindfs -f SRC MNT\`; passthrough_ll: Debian's example, default options`,
     );
-
-    const only = env.BENCH_FS_ROWS?.split(',');
-    const selected = rows.filter((r) => !only || only.includes(r.key));
-    const results = new Map<string, Map<TargetKey, Sample[]>>(selected.map((r) => [r.key, new Map()]));
+    console.log(
+      `fuse3 none: no rule; sst: ${JSON.stringify(RULES.sst)}; all: every op, every path, 100%, to JS`,
+    );
+    const results = new Map<string, Map<string, number[]>>();
     for (let rep = 0; rep < REPS; rep++) {
-      const order = targets.map((_, i) => targets[(i + rep) % targets.length]);
-      for (const row of selected) {
-        for (const t of order) {
-          const s = row.run(t, rep);
-          const m = results.get(row.key)!;
-          m.set(t.key, [...(m.get(t.key) ?? []), s]);
+      for (const row of rows) {
+        for (const t of targets) {
+          const per = results.get(row.key) ?? new Map<string, number[]>();
+          results.set(row.key, per);
+          per.set(t.key, [...(per.get(t.key) ?? []), row.run(t, rep)]);
         }
       }
-      console.log(`rep ${rep + 1}/${REPS} done at ${fmt((Date.now() - started) / 1000, 1)} s; ${loadLine()}`);
     }
-
-    console.log('\nThroughput (median; ratios are ChaosFS speed / other speed, > 1 means ChaosFS is faster)');
-    for (const row of selected) console.log(`  ${row.key.padEnd(14)} ${row.title}`);
+    const keys = targets.map((t) => t.key);
+    const widths = [10, 8, ...keys.map(() => 10), 10, 10, 10, 10];
     console.log(
-      pad(
-        [
-          'row',
-          'unit',
-          'direct',
-          'bindfs',
-          'bindfs-cfs',
-          'chaosfs',
-          'cfs/direct',
-          'cfs/bindfs',
-          'cfs/bindfs-cfs',
-          'server CPU ms b/bc/c',
-        ],
-        WIDTHS,
-      ),
+      '\n' +
+        pad(
+          [
+            'row',
+            'unit',
+            ...keys.map((k) => k.replace('passthrough_ll', 'pt_ll')),
+            'none/bfs',
+            'none/ptll',
+            'sst/none',
+            'all/none',
+          ],
+          widths,
+        ),
     );
-    for (const row of selected) printRow(row, results.get(row.key)!);
-    console.log('\nEvery repetition (direct | bindfs | bindfs-cfs | chaosfs):');
-    for (const row of selected) {
-      const m = results.get(row.key)!;
-      const keys: TargetKey[] = ['direct', 'bindfs', 'bindfsAsCfs', 'chaosfs'];
+    for (const row of rows) {
+      const m = (k: string) => median(results.get(row.key)!.get(k)!);
+      const ratio = (a: string, b: string) => fmt(m(a) / m(b), 2);
       console.log(
-        `  ${row.key.padEnd(14)} ` +
-          keys.map((k) => (m.get(k) ?? []).map((s) => fmt(s.value)).join(' ')).join(' | '),
+        pad(
+          [
+            row.key,
+            row.unit,
+            ...keys.map((k) => fmt(m(k))),
+            ratio('none', 'bindfs'),
+            ratio('none', 'passthrough_ll'),
+            ratio('sst', 'none'),
+            ratio('all', 'none'),
+          ],
+          widths,
+        ),
       );
     }
-
-    if (env.BENCH_FS_DELAY !== '0') await delayAccuracy(cfs, socket);
-    console.log(`\nend: ${loadLine()}; total ${fmt((Date.now() - started) / 1000, 1)} s`);
+    if (env.BENCH_FS_DELAY !== '0') await delayAccuracy(targets.find((t) => t.key === 'none')!);
   } finally {
     await stopAll();
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exit(1);
+main().catch((err: Error) => {
+  console.error(err.stack ?? err.message);
+  process.exitCode = 1;
 });

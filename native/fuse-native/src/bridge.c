@@ -22,7 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "delay.h"
 #include "fs.h"
+#include "glob.h"
+#include "rules.h"
 
 struct session {
   struct fs fs;
@@ -212,6 +215,15 @@ static napi_value call_object(napi_env env, struct js_call *c) {
     napi_set_named_property(env, o, "data", v);
   }
   if (c->attr) napi_set_named_property(env, o, "attr", attr_object(env, c->attr));
+  napi_value fired;
+  uint32_t nfired = 0;
+  napi_create_array(env, &fired);
+  for (int k = 0; k < MAX_RULES; k++) {
+    if (!((c->rules >> k) & 1)) continue;
+    napi_create_int32(env, k, &v);
+    napi_set_element(env, fired, nfired++, v);
+  }
+  napi_set_named_property(env, o, "rules", fired);
   if (c->after) {
     set_i64(env, o, "result", c->result, 0);
     set_i64(env, o, "sizeBefore", c->size_before, 0);
@@ -298,6 +310,12 @@ static ssize_t device_writev(int fd, struct iovec *iov, int count, void *userdat
       memcpy((char *)iov[1].iov_base + 32, &flags2, 4);
     }
   }
+  /* A reply to a call a delay rule fired on: held by the timer thread until its deadline. */
+  int64_t deadline = delay_take();
+  if (deadline && fs->delays) {
+    ssize_t n = delay_hold(fs->delays, fd, iov, count, deadline);
+    if (n >= 0) return n;
+  }
   return writev(fd, iov, count);
 }
 
@@ -324,6 +342,7 @@ static char *get_string(napi_env env, napi_value v) {
 }
 
 static void session_free(struct session *s) {
+  delay_stop(s->fs.delays);
   if (s->fs.se) fuse_session_destroy(s->fs.se);
   if (s->fs.buckets) fs_destroy(&s->fs);
   free(s->mountpoint);
@@ -331,23 +350,22 @@ static void session_free(struct session *s) {
 }
 
 /*
- * mount(rootFd, mountpoint, options: string[], attrTimeout, entryTimeout, maxThreads, jsMask, dispatch)
- * -> session. The kernel's INIT is answered by the loop thread; the mount is usable when this returns.
+ * mount(rootFd, mountpoint, options: string[], attrTimeout, entryTimeout, maxThreads, dispatch)
+ * -> session, with no rules (setRules adds them). The kernel's INIT is answered by the loop thread; the mount is usable when this returns.
  */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
+  size_t argc = 7;
+  napi_value argv[7];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 8) return throw_error(env, "mount: 8 arguments expected");
+  if (argc < 7) return throw_error(env, "mount: 7 arguments expected");
   int32_t root_fd, max_threads;
-  double attr_timeout, entry_timeout, mask;
+  double attr_timeout, entry_timeout;
   uint32_t nopts;
   CHECK(env, napi_get_value_int32(env, argv[0], &root_fd));
   CHECK(env, napi_get_array_length(env, argv[2], &nopts));
   CHECK(env, napi_get_value_double(env, argv[3], &attr_timeout));
   CHECK(env, napi_get_value_double(env, argv[4], &entry_timeout));
   CHECK(env, napi_get_value_int32(env, argv[5], &max_threads));
-  CHECK(env, napi_get_value_double(env, argv[6], &mask));
 
   struct session *s = calloc(1, sizeof *s);
   if (!s) return throw_error(env, "out of memory");
@@ -398,7 +416,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
 
   napi_value name;
   napi_create_string_utf8(env, "fuse3-dispatch", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, argv[7], NULL, name, 0, 1, NULL, NULL, NULL, call_js, &s->tsfn) !=
+  if (napi_create_threadsafe_function(env, argv[6], NULL, name, 0, 1, NULL, NULL, NULL, call_js, &s->tsfn) !=
       napi_ok) {
     fuse_session_unmount(s->fs.se);
     session_free(s);
@@ -407,6 +425,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   /* A mount whose session is idle must not keep Node alive by itself; close() ends it. */
   napi_unref_threadsafe_function(env, s->tsfn);
   s->fs.inval = inval_start(s->fs.se);
+  s->fs.delays = delay_start();
   if (pthread_create(&s->loop, NULL, loop_main, s) != 0) {
     inval_stop(s->fs.inval);
     fuse_session_unmount(s->fs.se);
@@ -415,10 +434,9 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     return throw_error(env, "cannot start the session thread");
   }
   s->loop_started = 1;
-  /* The connection's device, served natively (the mask is still 0): close() finds moved mounts by it. */
+  /* The connection's device, served natively (there are no rules yet): close() finds moved mounts by it. */
   struct stat st;
   if (stat(s->mountpoint, &st) == 0) s->device = st.st_dev;
-  atomic_store_explicit(&s->fs.js_mask, (uint64_t)mask, memory_order_release);
 
   napi_value handle;
   CHECK(env, napi_create_external(env, s, NULL, NULL, &handle));
@@ -434,16 +452,102 @@ static struct session *session_of(napi_env env, napi_value v) {
   return s;
 }
 
-static napi_value js_set_mask(napi_env env, napi_callback_info info) {
+static int get_double(napi_env env, napi_value obj, const char *key, double dflt, double *out) {
+  napi_value v;
+  napi_valuetype t;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined) {
+    *out = dflt;
+    return 0;
+  }
+  return t == napi_number && napi_get_value_double(env, v, out) == napi_ok ? 0 : -1;
+}
+
+/* A glob from a JS string; NULL with the reason in `err` (undefined / null: every path, *none = 1). */
+static struct glob *glob_of(napi_env env, napi_value v, int *none, char *err, size_t errlen) {
+  napi_valuetype t;
+  *none = 0;
+  if (napi_typeof(env, v, &t) != napi_ok || t == napi_undefined || t == napi_null) {
+    *none = 1;
+    return NULL;
+  }
+  if (t != napi_string) {
+    snprintf(err, errlen, "a string expected");
+    return NULL;
+  }
+  char *pattern = get_string(env, v);
+  struct glob *g = pattern ? glob_compile(pattern, err, errlen) : NULL;
+  free(pattern);
+  return g;
+}
+
+/*
+ * setRules(session, rules: { ops: mask, glob?, percent, delayUs, js }[]): the index.ts layer checked
+ * the shapes; here each is read again and a bad one refused with its index, leaving the old set.
+ */
+static napi_value js_set_rules(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  double mask;
+  uint32_t n;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   struct session *s = session_of(env, argv[0]);
   if (!s) return NULL;
-  CHECK(env, napi_get_value_double(env, argv[1], &mask));
-  atomic_store_explicit(&s->fs.js_mask, (uint64_t)mask, memory_order_release);
+  CHECK(env, napi_get_array_length(env, argv[1], &n));
+  if (n > MAX_RULES) return throw_error(env, "setRules: %u rules, at most %d", n, MAX_RULES);
+  struct ruleset *r = ruleset_new((int)n);
+  if (!r) return throw_error(env, "out of memory");
+  for (uint32_t k = 0; k < n; k++) {
+    napi_value o, v;
+    double ops, percent, delay_us;
+    bool js = false;
+    char err[200] = "";
+    int none;
+    struct rule *u = &r->r[k];
+    napi_get_element(env, argv[1], k, &o);
+    if (get_double(env, o, "ops", 0, &ops) != 0 || get_double(env, o, "percent", 100, &percent) != 0 ||
+        get_double(env, o, "delayUs", 0, &delay_us) != 0 || percent < 0 || percent > 100 || delay_us < 0 ||
+        delay_us > 4e9) {
+      ruleset_release(r);
+      return throw_error(env, "setRules: rule %u: ops, percent (0-100) and delayUs (µs, < 4e9) must be numbers", k);
+    }
+    if (napi_get_named_property(env, o, "js", &v) == napi_ok) napi_get_value_bool(env, v, &js);
+    napi_get_named_property(env, o, "glob", &v);
+    u->glob = glob_of(env, v, &none, err, sizeof err);
+    if (!u->glob && !none) {
+      ruleset_release(r);
+      return throw_error(env, "setRules: rule %u: bad glob: %s", k, err);
+    }
+    u->ops = (uint64_t)ops;
+    u->percent = percent;
+    u->delay_us = (uint32_t)delay_us;
+    u->js = js;
+    r->ops |= u->ops;
+  }
+  rules_publish(&s->fs, r);
   return NULL;
+}
+
+/* globMatch(pattern, paths: string[]) -> boolean[]: the native matcher, for the equality tests. */
+static napi_value js_glob_match(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out, v;
+  uint32_t n;
+  char err[200] = "";
+  int none;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct glob *g = glob_of(env, argv[0], &none, err, sizeof err);
+  if (!g) return throw_error(env, "bad glob: %s", none ? "a string expected" : err);
+  CHECK(env, napi_get_array_length(env, argv[1], &n));
+  CHECK(env, napi_create_array_with_length(env, n, &out));
+  for (uint32_t k = 0; k < n; k++) {
+    napi_get_element(env, argv[1], k, &v);
+    char *path = get_string(env, v);
+    napi_get_boolean(env, path && glob_match(g, path), &v);
+    napi_set_element(env, out, k, v);
+    free(path);
+  }
+  glob_free(g);
+  return out;
 }
 
 static napi_value js_device(napi_env env, napi_callback_info info) {
@@ -553,6 +657,8 @@ static void close_execute(napi_env env, void *data) {
   pthread_join(s->loop, NULL);
   inval_stop(s->fs.inval);
   s->fs.inval = NULL;
+  delay_stop(s->fs.delays);
+  s->fs.delays = NULL;
   /* The connection is aborted or gone, so libfuse only closes the device fd here, touching no path. */
   fuse_session_unmount(s->fs.se);
   w->result = 0;
@@ -634,7 +740,8 @@ static napi_value js_umount2(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL},
-      {"setMask", NULL, js_set_mask, NULL, NULL, NULL, napi_default, NULL},
+      {"setRules", NULL, js_set_rules, NULL, NULL, NULL, napi_default, NULL},
+      {"globMatch", NULL, js_glob_match, NULL, NULL, NULL, napi_default, NULL},
       {"device", NULL, js_device, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
       {"invalidate", NULL, js_invalidate, NULL, NULL, NULL, napi_default, NULL},

@@ -6,8 +6,10 @@
  * through a symlink: names are single components, opened with O_NOFOLLOW. The kernel's node id is the
  * inode's address (1 for the root); the st_ino it shows is the backing file's own.
  *
- * Calls an op mask names are shown to JavaScript (bridge.c) before they reach the backing, and their
- * results after if JS asks; all other calls are served here, on libfuse's worker threads.
+ * Each call is decided in C against the rule set JS pushed (rules.h: op mask, path glob, percent). A
+ * call no rule fires on is served here, on libfuse's worker threads; a fired rule's delay holds the
+ * reply back (delay.h); only a call a JS rule fires on is shown to JavaScript (bridge.c) before it
+ * reaches the backing, and with its result after if JS asks.
  */
 #ifndef IOCHAOS_FUSE3_FS_H
 #define IOCHAOS_FUSE3_FS_H
@@ -83,6 +85,7 @@ struct js_call {
   struct stat *attr; /* after getattr / lookup / setattr: may be changed */
   int64_t size_before; /* after write: the file's size before it (-1 when unknown) */
   int64_t result; /* after: bytes read or written, or 0 */
+  uint64_t rules; /* bit k: rule k of the set fired on this call (rules.h) */
   /* The answer */
   int err; /* a positive errno fails the call */
   int want_after;
@@ -100,7 +103,11 @@ struct fs {
   size_t nbuckets, count;
   struct fuse_session *se;
   double attr_timeout, entry_timeout;
+  /* The union of the rule set's op masks: a call of any other op takes no lock and no path. */
   _Atomic uint64_t js_mask;
+  pthread_rwlock_t rules_lock; /* covers loading `rules` and taking a reference (rules.c) */
+  struct ruleset *rules;
+  struct delay_queue *delays; /* replies held back by a native delay (delay.c) */
   _Atomic uint64_t next_call;
   _Atomic int init_answered;
   /* Counters per op: answered natively, shown to JS. */

@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "delay.h"
 #include "inodes.h"
+#include "rules.h"
 
 const char *const op_names[OP_COUNT] = {
     [OP_LOOKUP] = "lookup",         [OP_GETATTR] = "getattr",
@@ -42,18 +44,35 @@ const char *const op_names[OP_COUNT] = {
 /* ---- JavaScript's view of a call ---------------------------------------------------------------- */
 
 struct hook {
-  int active;
+  int active; /* shown to JS */
+  int matched; /* a rule's ops and glob matched (its percent aside) */
   struct js_call call;
 };
 
 /*
- * Before the backing call: counts it, and when JS wants this op, shows it (`name` in `i` for a call on
- * a name, else `i` itself). Returns a positive errno if a rule fails the call.
+ * Before the backing call: decides it against the rule set (`name` in `i` for a call on a name, else
+ * `i` itself). A fired delay marks the thread, so that its reply is held back; a fired JS rule shows
+ * the call to JS. Returns a positive errno if a rule fails the call.
  */
 static int hook_begin(struct fs *fs, struct hook *h, enum op op, struct inode *i, const char *name,
                       int64_t offset, uint64_t length) {
   h->active = 0;
+  h->matched = 0;
+  delay_mark(0);
   if (!fs_js_wants(fs, op)) {
+    atomic_fetch_add_explicit(&fs->native_calls[op], 1, memory_order_relaxed);
+    return 0;
+  }
+  char *path = inodes_path(fs, i, name);
+  if (!path) return errno ? errno : ENOMEM;
+  struct decision d;
+  struct ruleset *r = rules_acquire(fs);
+  rules_decide(r, op, path, &d);
+  ruleset_release(r);
+  h->matched = d.matched != 0;
+  delay_mark(d.delay_us);
+  if (!d.js) {
+    free(path);
     atomic_fetch_add_explicit(&fs->native_calls[op], 1, memory_order_relaxed);
     return 0;
   }
@@ -62,8 +81,8 @@ static int hook_begin(struct fs *fs, struct hook *h, enum op op, struct inode *i
   memset(c, 0, sizeof *c);
   c->op = op;
   c->id = atomic_fetch_add_explicit(&fs->next_call, 1, memory_order_relaxed);
-  c->path = inodes_path(fs, i, name);
-  if (!c->path) return errno ? errno : ENOMEM;
+  c->path = path;
+  c->rules = d.fired;
   c->ino = name ? 0 : i->ino;
   c->offset = offset;
   c->length = length;
@@ -165,9 +184,18 @@ static void fill_entry(struct fs *fs, struct fuse_entry_param *e, fuse_ino_t nod
   e->entry_timeout = entry_timeout(fs);
 }
 
-/* Per-open caching: the page cache is kept while no read/write rule can see the file. */
-static void open_caching(struct fs *fs, struct fuse_file_info *fi) {
-  if (fs_js_wants(fs, OP_READ) || fs_js_wants(fs, OP_WRITE)) {
+/* Per-open caching: the page cache is kept while no read/write rule can match the file. */
+static void open_caching(struct fs *fs, struct inode *i, const char *name, struct fuse_file_info *fi) {
+  uint64_t rw = (1ull << OP_READ) | (1ull << OP_WRITE);
+  int direct = 0;
+  if (atomic_load_explicit(&fs->js_mask, memory_order_acquire) & rw) {
+    char *path = inodes_path(fs, i, name);
+    struct ruleset *r = rules_acquire(fs);
+    direct = !path || rules_could_match(r, rw, path);
+    ruleset_release(r);
+    free(path);
+  }
+  if (direct) {
     fi->direct_io = 1;
     fi->keep_cache = 0;
   } else {
@@ -438,7 +466,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     return;
   }
   fi->fh = (uint64_t)fd;
-  open_caching(fs, fi);
+  open_caching(fs, i, NULL, fi);
   if (fuse_reply_open(req, fi) != 0) close(fd); /* the request was interrupted */
 }
 
@@ -468,7 +496,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
   }
   fill_entry(fs, &e, nodeid, &st);
   fi->fh = (uint64_t)fd;
-  open_caching(fs, fi);
+  open_caching(fs, dir, name, fi);
   if (fuse_reply_create(req, &e, fi) != 0) {
     close(fd);
     inodes_forget(fs, nodeid, 1);
@@ -479,7 +507,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
   struct fs *fs = FS(req);
   struct hook h;
   int err = hook_begin(fs, &h, OP_READ, inode_of(fs, ino), NULL, off, size);
-  if (!err && !h.active) {
+  if (!err && !h.active && !h.matched) {
     struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
     buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
     buf.buf[0].fd = (int)fi->fh;
@@ -889,6 +917,7 @@ int fs_init(struct fs *fs, int root_fd, char *err, size_t errlen) {
   fs->root.type = S_IFDIR;
   fs->root.nlookup = 1;
   pthread_mutex_init(&fs->lock, NULL);
+  pthread_rwlock_init(&fs->rules_lock, NULL);
   if (!fs->root_path || inodes_init(fs) != 0) {
     snprintf(err, errlen, "out of memory");
     close(fs->root_fd);
@@ -900,6 +929,8 @@ int fs_init(struct fs *fs, int root_fd, char *err, size_t errlen) {
 }
 
 void fs_destroy(struct fs *fs) {
+  rules_publish(fs, NULL);
+  pthread_rwlock_destroy(&fs->rules_lock);
   inodes_destroy(fs);
   close(fs->root_fd);
   free(fs->root_path);

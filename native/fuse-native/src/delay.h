@@ -1,0 +1,27 @@
+/*
+ * Native delays: a delayed call is served at once and its reply, already written by libfuse, is held
+ * here until its deadline and then written to the device by one timer thread. No FUSE worker waits
+ * (the op returns as soon as its reply is queued), and delays of different calls overlap freely.
+ *
+ * The decision (rules.c) marks the calling thread with a deadline; the device hook (bridge.c) takes
+ * the mark when that thread writes its reply.
+ */
+#ifndef IOCHAOS_FUSE3_DELAY_H
+#define IOCHAOS_FUSE3_DELAY_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct delay_queue;
+
+struct delay_queue *delay_start(void);
+/* Writes whatever is still held (the connection is ending) and stops the thread. */
+void delay_stop(struct delay_queue *q);
+/* Marks this thread's next reply to be held until `us` µs from now (0 clears the mark). */
+void delay_mark(uint32_t us);
+/* The mark, cleared: a CLOCK_MONOTONIC deadline in ns, 0 when none. */
+int64_t delay_take(void);
+int delay_pending(void);
+/* Holds a copy of the reply until `deadline`; returns its length, or -1 (then write it now). */
+ssize_t delay_hold(struct delay_queue *q, int fd, const struct iovec *iov, int count, int64_t deadline);
+#endif
