@@ -140,11 +140,14 @@ static int in_volume(const struct proc *p, const char *link)
 
 #define LOCKED_WHY "holds file locks (closing the old fd would drop them)"
 
-/* Whether fd of pid holds a file lock now (its fdinfo lists one); unreadable counts as locked. */
-static int fd_locked_now(pid_t pid, int fd)
+/*
+ * Whether fd of pid holds a file lock now (its fdinfo lists one); unreadable counts as locked. Read
+ * through a live thread (tid): a zombie main thread's /proc/PID/fdinfo is empty.
+ */
+static int fd_locked_now(pid_t pid, pid_t tid, int fd)
 {
 	char q[96], info[8192];
-	snprintf(q, sizeof q, "/proc/%d/fdinfo/%d", pid, fd);
+	snprintf(q, sizeof q, "/proc/%d/task/%d/fdinfo/%d", pid, tid, fd);
 	if (read_small(AT_FDCWD, q, info, sizeof info) < 0)
 		return 1;
 	struct fdinfo fi;
@@ -991,7 +994,7 @@ static int swap_batch(struct ctx *c, struct entry **v, size_t n, int *undone)
 			/* A lock taken since the scan (SQLite locks for each transaction) would be
 			 * dropped by the dup3 that closes the old fd: look again, now that the
 			 * process cannot take one. */
-			if (fd_locked_now(p->pid, e->fd)) {
+			if (fd_locked_now(p->pid, p->t0, e->fd)) {
 				e->dropped = LOCKED_WHY;
 				c->tab[k++] = (struct blob_entry){-1, 0, 0, 0, 0};
 				continue;
