@@ -5,28 +5,29 @@
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { FakeApiServer } from '../support/apiserver';
 import { statusCode } from '../../webhook/k8s-errors';
+import { useScratch } from '../support/scratch';
 
 const run = promisify(execFile);
 
 describe('test support: the Kubernetes API stand-in', function () {
+  const scratch = useScratch('standin-');
   this.timeout(60_000);
   let api: FakeApiServer;
   let kubeconfig: string;
   let core: CoreV1Api;
-  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'standin-kubectl-cache-'));
+  const cacheDir = scratch();
   const kubectl = (...args: string[]) =>
     run('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, ...args]);
 
   before(async () => {
     api = await FakeApiServer.start();
-    kubeconfig = api.writeKubeconfig(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'standin-')), 'config'));
+    kubeconfig = api.writeKubeconfig(path.join(scratch(), 'config'));
     const kc = new KubeConfig();
     kc.loadFromFile(kubeconfig);
     core = kc.makeApiClient(CoreV1Api);
@@ -55,7 +56,7 @@ describe('test support: the Kubernetes API stand-in', function () {
   it('kubectl: discovery, get, create -f, patch, delete, and NotFound as the real server words it', async () => {
     const { stdout: ns } = await kubectl('get', 'namespaces', '-o', 'name');
     assert.deepEqual(ns.trim().split('\n'), ['namespace/default', 'namespace/kube-system']);
-    const file = path.join(os.tmpdir(), `standin-secret-${process.pid}.json`);
+    const file = path.join(scratch(), 'secret.json');
     fs.writeFileSync(
       file,
       JSON.stringify({

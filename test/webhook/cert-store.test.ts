@@ -4,7 +4,6 @@
  * not flap.
  */
 import * as assert from 'node:assert/strict';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -25,6 +24,7 @@ import { createLogger } from '../../webhook/log';
 import { FakeApiServer, status } from '../support/apiserver';
 import { parse } from 'yaml';
 import { type Json, LogCapture, REPO_ROOT } from './helpers';
+import { useScratch } from '../support/scratch';
 
 const NS = 'iochaos-system';
 const SECRET = 'iochaos-webhook-tls';
@@ -50,6 +50,7 @@ function mwc(webhooks = 1): Json {
 }
 
 describe('webhook: certificates in a Secret, caBundle in the MutatingWebhookConfiguration (API stand-in)', function () {
+  const scratch = useScratch('iochaos-kc-');
   this.timeout(60_000);
   let api: FakeApiServer;
   let kubeconfig: string;
@@ -92,9 +93,7 @@ describe('webhook: certificates in a Secret, caBundle in the MutatingWebhookConf
   beforeEach(async () => {
     api = await FakeApiServer.start();
     api.create('', 'namespaces', undefined, { metadata: { name: NS } });
-    kubeconfig = api.writeKubeconfig(
-      path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'iochaos-kc-')), 'config'),
-    );
+    kubeconfig = api.writeKubeconfig(path.join(scratch(), 'config'));
   });
   afterEach(async () => api.close());
 

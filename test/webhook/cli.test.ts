@@ -6,7 +6,6 @@ import * as assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as https from 'node:https';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { promisify } from 'node:util';
@@ -15,6 +14,7 @@ import { serviceDnsNames } from '../../webhook/config';
 import { FakeApiServer } from '../support/apiserver';
 import { CASES } from './fixtures';
 import { type Json, REPO_ROOT } from './helpers';
+import { useScratch } from '../support/scratch';
 
 const CLI = path.join(REPO_ROOT, 'dist/webhook/cli.js');
 
@@ -96,9 +96,8 @@ function peerCert(port: number, ca: string, servername: string): Promise<tls.Pee
 }
 
 const run = promisify(execFile);
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'iochaos-cli-'));
-
 describe('iochaos-webhook (the command)', function () {
+  const tmp = useScratch('iochaos-cli-');
   this.timeout(60_000);
   const procs: Proc[] = [];
   afterEach(async () => {

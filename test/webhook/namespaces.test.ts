@@ -4,8 +4,6 @@
  * never block the admission, and the whole path through the webhook server.
  */
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { POD_SECURITY_ENFORCE_LABEL } from '../../webhook/mutate';
@@ -13,8 +11,10 @@ import { DEFAULT_LOOKUP, apiLabelReader, cachedLookup } from '../../webhook/name
 import { FakeApiServer } from '../support/apiserver';
 import { barePod, review } from './fixtures';
 import { startWebhook } from './helpers';
+import { useScratch } from '../support/scratch';
 
 describe('webhook: namespace labels through the API (stand-in), cached', function () {
+  const scratch = useScratch('iochaos-ns-');
   this.timeout(60_000);
   let api: FakeApiServer;
   let core: CoreV1Api;
@@ -24,9 +24,7 @@ describe('webhook: namespace labels through the API (stand-in), cached', functio
   beforeEach(async () => {
     api = await FakeApiServer.start();
     const kc = new KubeConfig();
-    kc.loadFromFile(
-      api.writeKubeconfig(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'iochaos-ns-')), 'config')),
-    );
+    kc.loadFromFile(api.writeKubeconfig(path.join(scratch(), 'config')));
     core = kc.makeApiClient(CoreV1Api);
     api.create('', 'namespaces', undefined, {
       metadata: { name: 'locked', labels: { [POD_SECURITY_ENFORCE_LABEL]: 'restricted' } },

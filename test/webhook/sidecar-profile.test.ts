@@ -13,11 +13,10 @@
 import * as assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { SIDECAR_CAPABILITIES } from '../../webhook/sidecar-security';
 import { type TestDaemon, testDaemon } from '../support/daemon';
+import { useScratch } from '../support/scratch';
 
 const APP_UID = 1000;
 
@@ -39,8 +38,8 @@ interface App {
 }
 
 /** A shell holding V/private/log open (a 0700 directory of uid 1000), on a tmpfs in its own mount namespace. */
-async function startApp(): Promise<App> {
-  const volume = fs.mkdtempSync(path.join(os.tmpdir(), 'iochaos-caps-'));
+async function startApp(scratch: () => string): Promise<App> {
+  const volume = scratch();
   const script =
     `mount -t tmpfs caps-volume "$0" && mkdir -m 0700 "$0/private" && chown -R ${APP_UID}:${APP_UID} "$0" && ` +
     `exec sh -c 'exec 3>>"$0/private/log"; echo ready; while read l; do ` +
@@ -71,6 +70,7 @@ async function startApp(): Promise<App> {
 }
 
 describe('webhook: the capabilities profile is enough for the real daemon (setpriv)', function () {
+  const scratch = useScratch('iochaos-caps-');
   this.timeout(120_000);
   let d: TestDaemon | undefined;
   let app: App | undefined;
@@ -90,7 +90,7 @@ describe('webhook: the capabilities profile is enough for the real daemon (setpr
       /^CapEff:\s*000001ffffffffff$/m,
       'the daemon runs with fewer capabilities',
     );
-    app = await startApp();
+    app = await startApp(scratch);
     const before = app.fdMount();
     await app.write('record-1');
     const inject = d.cli(
@@ -120,7 +120,7 @@ describe('webhook: the capabilities profile is enough for the real daemon (setpr
       wrap: underCaps(SIDECAR_CAPABILITIES.map((c) => c.cap).filter((c) => c !== 'SYS_ADMIN')),
     });
     await d.start();
-    app = await startApp();
+    app = await startApp(scratch);
     const before = app.fdMount();
     const inject = d.cli('delay', `pid/${app.pid}`, '--path', app.volume, '--delay', '1ms');
     assert.notEqual(inject.status, 0, inject.stdout);
