@@ -21,6 +21,9 @@ describe('CI guard rails', () => {
     return spawnSync(process.execPath, [path.join(ROOT, 'node_modules/mocha/bin/mocha.js'), spec], {
       cwd: ROOT,
       encoding: 'utf8',
+      // The inner run makes its own run dir under TMPDIR and, refused before any test, never removes
+      // it: keep it in this test's dir, which afterEach removes.
+      env: { ...process.env, TMPDIR: dir },
     });
   };
 
