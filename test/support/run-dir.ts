@@ -37,9 +37,6 @@ export const mochaHooks = {
     const report =
       `the tests left behind, under ${runDir} (this run's TMPDIR):\n` +
       [...left.mounts.map((m) => `mounted: ${m}`), ...left.files.map((f) => `file: ${f}`)].join('\n');
-    // Failing the run here is disabled until the webhook suites clean up: on the first full run this
-    // check found them leaving ~25 dirs (iochaos-kc-*, iochaos-cli-*, iochaos-ns-*, iochaos-caps-*,
-    // standin-*). Turn the warning into `throw new Error(report)` once they do.
-    process.stderr.write(`warning: ${report}\n`);
+    throw new Error(report);
   },
 };
