@@ -138,6 +138,7 @@ static int in_volume(const struct proc *p, const char *link)
 	return link[0] == '/' && (under_path(link) || p->from_whole);
 }
 
+#define FAILED_WHY "not swapped: the process failed"
 #define LOCKED_WHY "holds file locks (closing the old fd would drop them)"
 
 /*
@@ -971,7 +972,7 @@ static int swap_batch(struct ctx *c, struct entry **v, size_t n, int *undone)
 		let_go(others, nothers);
 		free(others);
 		for (size_t i = 0; i < n; i++)
-			v[i]->dropped = "not swapped: the process failed";
+			v[i]->dropped = FAILED_WHY;
 		return -1;
 	}
 	long long t_stopped = now_us();
@@ -1063,7 +1064,7 @@ static int swap_batch(struct ctx *c, struct entry **v, size_t n, int *undone)
 static int failed_any(const struct proc *p)
 {
 	for (size_t i = 0; i < p->n; i++)
-		if (p->e[i].dropped && !strcmp(p->e[i].dropped, "not swapped: the process failed"))
+		if (p->e[i].dropped && !strcmp(p->e[i].dropped, FAILED_WHY))
 			return 1;
 	return 0;
 }
@@ -1218,7 +1219,7 @@ static void swap_process(struct proc *p)
 				v[i]->spare = spare[i];
 			close_spares(&c, v, k);
 			for (size_t i = next; i < p->n; i++)
-				p->e[i].dropped = "not swapped: the process failed";
+				p->e[i].dropped = FAILED_WHY;
 			for (size_t i = 0; i < k; i++)
 				release(v[i]);
 			break;
@@ -1233,7 +1234,7 @@ static void swap_process(struct proc *p)
 			release(v[i]);
 		if (brc || undone) {
 			for (size_t i = next; i < p->n; i++)
-				p->e[i].dropped = "not swapped: the process failed";
+				p->e[i].dropped = FAILED_WHY;
 			if (!p->error[0])
 				snprintf(p->error, sizeof p->error, "the injected code did not finish");
 			break;
@@ -1264,7 +1265,7 @@ out:
 		p->status = "exited";
 	for (size_t i = 0; i < p->n; i++)
 		if (!p->e[i].dropped && p->error[0] && !p->batches)
-			p->e[i].dropped = "not swapped: the process failed";
+			p->e[i].dropped = FAILED_WHY;
 }
 
 static void report_fd(struct jbuf *b, int fd)
