@@ -7,7 +7,7 @@
 // concurrent calls (and delays must never serialize). Must be set before the pool starts.
 process.env.UV_THREADPOOL_SIZE ??= '64';
 
-// Each command loads only what it needs (fuse-native, zod, the daemon): `chaosfs ctl` runs once per
+// Each command loads only what it needs (the FUSE binding, zod, the daemon): `chaosfs ctl` runs once per
 // plugin request and a worker start is on the injection's critical path.
 import * as fs from 'node:fs';
 import yargs from 'yargs';
@@ -54,7 +54,7 @@ async function mount(argv: { source: string; mountpoint: string; rules?: string;
     (err) => fail((err as Error).message),
   );
   const control = argv.control
-    ? await ControlServer.listen(argv.control, workerHandler(chaos.rules, chaos.backingRoot))
+    ? await ControlServer.listen(argv.control, workerHandler(chaos))
     : undefined;
   let stopping = false;
   const stop = async (signal: string) => {

@@ -31,6 +31,13 @@ export interface Attributes {
   ctimeNs: bigint;
 }
 
+/** The free-space part of a statfs reply. */
+export interface Space {
+  bsize: number;
+  bfree: number;
+  bavail: number;
+}
+
 /** One call as JS sees it. `after` is false before the backing call, true when showing its result. */
 export interface Call {
   op: Op;
@@ -49,8 +56,12 @@ export interface Call {
   attr?: Attributes;
   /** after: bytes read or written. */
   result?: number;
-  /** after a write: the file's size before it (-1 if unknown). */
+  /** write, and setattr that sets a size: the file's size before the call (absent if unknown). */
   sizeBefore?: number;
+  /** setattr: the size it sets (a truncate); absent when it sets none. */
+  size?: number;
+  /** statfs (after): the free space reported, in blocks of `bsize` bytes. Lowering it is kept. */
+  space?: Space;
   /** Indices (in the last setRules list) of the rules that fired on this call. */
   rules: number[];
 }
@@ -105,6 +116,12 @@ export interface MountSpec {
   onHandlerError?: (err: unknown, call: Call) => void;
 }
 
+/** Per rule of the current set (from its last setRules): calls its ops and glob matched, and it fired on. */
+export interface RuleCounts {
+  matched: number[];
+  fired: number[];
+}
+
 export interface Stats {
   nativeCalls: Record<Op, number>;
   jsCalls: Record<Op, number>;
@@ -112,6 +129,7 @@ export interface Stats {
   inodes: number;
 }
 
+type Done = (errno: number, after: boolean, data?: Buffer, attr?: Attributes, space?: Space) => void;
 type Handle = object & { readonly __fuse3: unique symbol };
 interface Binding {
   ops: string[];
@@ -122,8 +140,10 @@ interface Binding {
     attrTimeout: number,
     entryTimeout: number,
     maxThreads: number,
-    dispatch: (call: Call, done: (errno: number, after: boolean, data?: Buffer, attr?: Attributes) => void) => void,
+    dispatch: (call: Call, done: Done) => void,
   ): Handle;
+  setGuard(h: Handle, on: boolean): void;
+  ruleCounts(h: Handle): RuleCounts;
   setRules(h: Handle, rules: Array<{ ops: number; glob?: string; percent: number; delayUs: number; js: boolean }>): void;
   globMatch(pattern: string, paths: string[]): boolean[];
   device(h: Handle): string;
@@ -238,7 +258,7 @@ export class FuseSession {
     const report =
       spec.onHandlerError ??
       ((err: unknown, call: Call) => process.emitWarning(`fuse3 handler for ${call.op}: ${String(err)}`));
-    const dispatch = (call: Call, done: (errno: number, after: boolean, data?: Buffer, attr?: Attributes) => void) => {
+    const dispatch = (call: Call, done: Done) => {
       const fail = (err: unknown) => {
         report(err, call);
         done(-5, false);
@@ -247,7 +267,7 @@ export class FuseSession {
       try {
         Promise.resolve(handlers.call(call)).then((answer) => {
           try {
-            done(errnoOf(answer), typeof answer === 'object' && !!answer?.after, call.data, call.attr);
+            done(errnoOf(answer), typeof answer === 'object' && !!answer?.after, call.data, call.attr, call.space);
           } catch (err) {
             fail(err);
           }
@@ -285,7 +305,7 @@ export class FuseSession {
 
   /**
    * Replaces the rule set: calls decided from now on use it (calls in flight finish as they
-   * started). A bad rule throws and leaves the old set. Then the kernel forgets what it cached
+   * started, except that replies held by a native delay are sent at once). A bad rule throws and leaves the old set. Then the kernel forgets what it cached
    * (invalidate), so that calls it would have served from its caches reach the new rules; the
    * promise resolves with the number of inodes invalidated.
    */
@@ -301,12 +321,27 @@ export class FuseSession {
   }
 
   /**
+   * While on, every call is served with the caller's fs uid, gid and supplementary groups, so the
+   * backing checks its real permissions (for when an attribute a rule changed could have misled the
+   * kernel's check), and nothing is cached. Set it before the rules that need it (setRules then
+   * invalidates what the kernel cached).
+   */
+  setGuard(on: boolean): void {
+    binding.setGuard(this.live(), on);
+  }
+
+  /**
    * Makes the kernel forget cached attributes, pages and names of every file it holds, so the next
    * call on each reaches the file system (after setJsOps, so that a new rule applies at once).
    * Resolves with the number of inodes invalidated.
    */
   invalidate(): Promise<number> {
     return binding.invalidate(this.live());
+  }
+
+  /** The current rule set's counters (they start at 0 with each setRules). */
+  ruleCounts(): RuleCounts {
+    return binding.ruleCounts(this.live());
   }
 
   stats(): Stats | null {

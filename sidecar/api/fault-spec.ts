@@ -15,8 +15,8 @@ import * as os from 'node:os';
 import picomatch from 'picomatch';
 
 /**
- * Chaos Mesh's FUSE method names. ChaosFS sits on libfuse's high-level (path) API, so several map onto
- * one of its operations; see METHOD_OF_OPERATION in sidecar/faults/methods.ts for the table.
+ * Chaos Mesh's FUSE method names. ChaosFS serves libfuse3's low-level ops, which carry these names
+ * (sidecar/faults/methods.ts).
  */
 export const METHODS = [
   'lookup',
@@ -55,20 +55,12 @@ export const METHODS = [
 export type Method = (typeof METHODS)[number];
 
 /**
- * Methods that never reach ChaosFS, a path-based FUSE file system: the kernel keeps inode lifetimes
- * (forget), POSIX locks (getlk, setlk) and block maps (bmap) to itself, and ChaosFS serves directories
- * with readdir alone (no opendir, releasedir, fsyncdir). A rule naming only these would match nothing,
- * so it is refused (sidecar/faults/methods.ts maps every ChaosFS operation; a test keeps the two in step).
+ * Methods that never reach ChaosFS: the kernel keeps inode lifetimes (forget), POSIX locks (getlk,
+ * setlk) and block maps (bmap) to itself, and checks access itself (the mount uses
+ * default_permissions). A rule naming only these would match nothing, so it is refused
+ * (sidecar/faults/methods.ts maps every ChaosFS operation; a test keeps the two in step).
  */
-export const NEVER_REACHED_METHODS: readonly Method[] = [
-  'forget',
-  'opendir',
-  'releasedir',
-  'fsyncdir',
-  'getlk',
-  'setlk',
-  'bmap',
-];
+export const NEVER_REACHED_METHODS: readonly Method[] = ['forget', 'access', 'getlk', 'setlk', 'bmap'];
 
 export const ACTIONS = ['latency', 'fault', 'attrOverride', 'mistake', 'bandwidth', 'diskFull'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -307,7 +299,7 @@ const common = {
     .array(z.enum(METHODS))
     .min(1)
     .refine((ms) => !ms.every((m) => NEVER_REACHED_METHODS.includes(m)), {
-      message: `${NEVER_REACHED_METHODS.join(', ')} never reach ChaosFS (the kernel keeps inode lifetimes, locks and block maps to itself; directories are read with readdir), so this rule would match nothing: name others, e.g. read,write,readdir`,
+      message: `${NEVER_REACHED_METHODS.join(', ')} never reach ChaosFS (the kernel keeps inode lifetimes, locks and block maps to itself, and checks access itself), so this rule would match nothing: name others, e.g. read,write,readdir`,
     })
     .optional(),
   percent: z.number().min(0).max(100).optional(),

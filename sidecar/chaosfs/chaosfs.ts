@@ -1,60 +1,38 @@
 /**
- * One ChaosFS mount: a pass-through of `source` at `mountpoint`, with a rule set that can change while
- * mounted.
+ * One ChaosFS mount: a pass-through of `source` at `mountpoint` on the project's libfuse3 binding
+ * (native/fuse-native), with a rule set that can change while mounted.
  *
- * Cache settings, and why (the one place they are chosen, as in libfuse's passthrough_hp):
- * - direct_io: every read and write reaches ChaosFS, so no page-cache hit can skip a rule. The cost is
- *   no kernel read-ahead; what a rule cannot reach is a file's pages once mmap'd (a MAP_SHARED mapping of
- *   a direct_io file is served by the kernel after the first fault) — see the README.
- * - attr_timeout=0, entry_timeout=0: every stat and lookup reaches ChaosFS, so attrOverride and getattr
- *   faults are seen at once and stop at once.
- * - use_ino: the backing inode numbers show through (and attrOverride can change them).
- * - hard_remove: an unlinked file that is still open is removed at once, as on the backing, not hidden
- *   as .fuse_hidden*: the backing fd keeps its data alive.
+ * Every call is served in C. The rules are compiled for the binding (native-rules.ts): it matches op,
+ * path glob and percent natively, holds plain delays on its timer thread, and shows JavaScript
+ * (calls.ts) only the calls a rule must act on. So with no rule, or a rule on `**\/*.sst`, the other
+ * calls never leave C.
+ *
+ * Caches, and why (the binding chooses per call, see its README):
+ * - attributes and names are cached 1 s while no rule names getattr / lookup, and not at all while one
+ *   does (an attrOverride shows at once) or while the access guard is on (guard.ts);
+ * - an open keeps the page cache while no read/write rule can match the file, else it is direct_io, so
+ *   every read() and write() reaches the rules; a rule change invalidates everything the kernel holds,
+ *   so a new rule applies at once. Shared mmap works either way (FUSE_DIRECT_IO_ALLOW_MMAP): mapped
+ *   pages reach the rules at page-fault granularity (the README says what reaches the rules).
  * - allow_other + default_permissions: the app (any uid) can use the mount, and the kernel checks the
- *   app's permissions against the file's attributes, since the privileged worker would allow anything.
- *   Those are the attributes ChaosFS reports, which an attrOverride rule changes: while one could,
- *   the access guard (guard.ts, access.ts) checks every call again against the real attributes.
- *
- * The native fast path: with no rule that could match an operation, fuse-native's worker thread does
- * the pass-through system call itself (fuse.passthrough, native/patches/README.md) and JS never sees
- * the call; that removes the loop and thread-pool hops that made a no-rule ChaosFS several times
- * slower than a C pass-through. The set of operations that must reach the JS handlers is recomputed
- * whenever the rules change, before the change is acknowledged, so a rule applies to every call that
- * arrives after it is set.
+ *   app's permissions against the file's attributes. An attrOverride rule changes those: while one
+ *   could, the guard makes the binding act with the caller's credentials (guard.ts).
  */
-import Fuse from 'fuse-native';
-import { promisify } from 'node:util';
+import * as fs from 'node:fs';
+import { FuseSession, type Stats } from '../../native/fuse-native/index';
 import type { Rule } from '../api/fault-spec';
-import { OPERATIONS, operationsMatching, type Operation } from '../faults/methods';
+import { OPERATIONS } from '../faults/methods';
 import { RuleSet } from '../faults/rule-set';
-import { Backing } from './backing';
+import { O_PATH } from './backing';
+import { CallHandler } from './calls';
 import { AccessGuard } from './guard';
-import { makeOperations, type Logger } from './operations';
-import { RulesGate } from './rules-gate';
+import { compile, type Compiled } from './native-rules';
 
 /** The file-system type the kernel shows (`fuse.chaosfs`), which also marks a path as injected. */
 export const FS_TYPE = 'fuse.chaosfs';
 
-/**
- * Always served by the JS handlers: the Backing caches directory fds by path and drops them on these
- * two, which a rename or rmdir done natively would leave stale.
- */
-const ALWAYS_JS: readonly Operation[] = ['rename', 'rmdir'];
-
-/**
- * The operations that must reach the JS handlers while these rules are active. While the access guard
- * is on (an attrOverride rule could mislead the kernel's permission check: guard.ts) that is every
- * operation, so that no call the kernel let through on overridden attributes is served natively.
- */
-export function jsOperations(rules: readonly Rule[], guarded = false): Operation[] {
-  if (guarded) return [...OPERATIONS];
-  const js = new Set<Operation>(ALWAYS_JS);
-  for (const rule of rules) for (const op of operationsMatching(rule.methods)) js.add(op);
-  // A full disk shows in df whatever methods the rule names (RulesGate.space).
-  if (rules.some((r) => r.action === 'diskFull')) js.add('statfs');
-  return [...js];
-}
+/** Logs what went wrong in a call (the call itself got EIO). */
+export type Logger = (message: string, err: unknown) => void;
 
 export interface MountOptions {
   /** The backing directory: a trusted path, or /proc/self/fd/N of a directory fd held by the caller. */
@@ -66,67 +44,103 @@ export interface MountOptions {
 
 export class ChaosFs {
   private closing?: Promise<void>;
+  private compiled: Compiled = { rules: [], slots: [] };
+  /** Native counters of the current set already added to their rules (by native rule index). */
+  private counted: number[][] = [[], []];
+  private settling: Promise<unknown> = Promise.resolve();
+  private readonly guard: AccessGuard;
 
   private constructor(
-    private readonly fuse: Fuse,
-    private readonly backing: Backing,
+    private readonly session: FuseSession,
+    private readonly rootFd: number,
     readonly mountpoint: string,
     readonly rules: RuleSet,
-    private readonly guard: AccessGuard,
-  ) {}
+    private readonly log: Logger,
+  ) {
+    this.guard = new AccessGuard((on) => {
+      if (this.closing) return;
+      session.setGuard(on);
+      // Turned off by its timer: attributes and names may be cached again from now on.
+      if (!on) this.settling = session.invalidate().catch((err) => log('invalidate after the guard', err));
+    });
+  }
 
   /** The original volume, reachable after ChaosFS covers it: `/proc/self/fd/<root fd>`. */
   get backingRoot(): string {
-    return this.backing.root;
+    return `/proc/self/fd/${this.rootFd}`;
   }
 
   static async mount(opts: MountOptions): Promise<ChaosFs> {
-    const backing = await Backing.open(opts.source);
+    const rootFd = fs.openSync(opts.source, O_PATH | fs.constants.O_DIRECTORY);
     const rules = new RuleSet();
     if (opts.rules) rules.replace(opts.rules);
     const log: Logger = opts.log ?? ((msg, err) => process.stderr.write(`chaosfs: ${msg}: ${String(err)}\n`));
-    // The ops need the Fuse instance to name the caller, and Fuse needs the ops: the closure reads
-    // `fuse` only when a call arrives, after it is constructed.
-    const current = () => rules.list().map((r) => r.rule);
-    const guard = new AccessGuard(backing, () => fastPath(current()));
-    const ops = makeOperations(backing, new RulesGate(rules), log, () => fuse.caller, guard);
-    const fuse = new Fuse(opts.mountpoint, ops, {
-      fsname: 'chaosfs',
-      subtype: 'chaosfs',
-      allowOther: true,
-      defaultPermissions: true,
-      directIo: true,
-      attrTimeout: 0,
-      entryTimeout: 0,
-      useIno: true,
-      hardRemove: true,
-      bigWrites: true,
-      timeout: false,
-    });
-    // Set before mounting so that the very first calls are already served natively; kept in step
-    // with the rules from then on.
-    // The guard first: the fast path must already send every call to JS when the change is acknowledged.
-    const fastPath = (active: readonly Rule[]) =>
-      fuse.passthrough({ rootFd: backing.rootFd, js: jsOperations(active, guard.enabled) });
-    const follow = (active: readonly Rule[]) => {
-      guard.update(active);
-      fastPath(active);
-    };
-    follow(current());
-    rules.onChange(follow);
+    let chaos: ChaosFs | undefined;
+    const handler = new CallHandler(rules, () => chaos?.compiled.slots ?? null);
+    let session: FuseSession;
     try {
-      await promisify(fuse.mount.bind(fuse))();
+      session = FuseSession.mount({
+        rootFd,
+        mountpoint: opts.mountpoint,
+        options: { fsname: 'chaosfs', subtype: 'chaosfs', allowOther: true, defaultPermissions: true },
+        handlers: handler,
+        onHandlerError: (err, call) => log(`${call.op} ${call.path}`, err),
+      });
     } catch (err) {
-      guard.close();
-      backing.close();
+      fs.closeSync(rootFd);
       throw new Error(`cannot mount ChaosFS at ${opts.mountpoint}: ${(err as Error).message}`);
     }
-    return new ChaosFs(fuse, backing, opts.mountpoint, rules, guard);
+    chaos = new ChaosFs(session, rootFd, opts.mountpoint, rules, log);
+    const c = chaos;
+    c.follow();
+    rules.onChange(() => c.follow());
+    await c.settled();
+    return c;
   }
 
-  /** Per operation, calls answered by the native fast path and calls that went to the JS handlers. */
-  stats(): { nativeCalls: Record<string, number>; jsCalls: Record<string, number> } | null {
-    const s = this.fuse.stats();
+  /** Puts the binding in step with the rules; synchronous, so it holds before a change is acknowledged. */
+  private follow(): void {
+    this.refreshCounts();
+    // The guard first: calls must run as their callers before an override can mislead the kernel.
+    this.guard.update(this.rules.list().map((s) => s.rule));
+    let compiled = compile(this.rules.active);
+    let invalidated: Promise<number>;
+    try {
+      invalidated = this.session.setRules(compiled.rules);
+    } catch (err) {
+      // What C refuses (it should not: the spec checked the rules) is selected in JS instead.
+      this.log('the binding refused the rules; every call goes to JS', err);
+      compiled = { rules: [{ ops: OPERATIONS, js: true }], slots: null };
+      invalidated = this.session.setRules(compiled.rules);
+    }
+    this.compiled = compiled;
+    this.counted = [[], []];
+    this.settling = invalidated.catch((err) => this.log('invalidate after a rule change', err));
+  }
+
+  /** Resolves when the kernel has forgotten what it cached before the last rule change. */
+  async settled(): Promise<void> {
+    await this.settling;
+  }
+
+  /** Adds what the binding counted for natively served rules (plain delays) to their rules' counters. */
+  refreshCounts(): void {
+    const slots = this.compiled.slots;
+    if (!slots || this.closing) return;
+    const now = this.session.ruleCounts();
+    slots.forEach((slot, k) => {
+      if (slot.kind !== 'delay') return;
+      const [m, f] = [now.matched[k] ?? 0, now.fired[k] ?? 0];
+      slot.rule.matched += m - (this.counted[0][k] ?? 0);
+      slot.rule.injected += f - (this.counted[1][k] ?? 0);
+      this.counted[0][k] = m;
+      this.counted[1][k] = f;
+    });
+  }
+
+  /** Per operation, calls served natively and calls shown to JS. */
+  stats(): Pick<Stats, 'nativeCalls' | 'jsCalls'> | null {
+    const s = this.closing ? null : this.session.stats();
     return s && { nativeCalls: s.nativeCalls, jsCalls: s.jsCalls };
   }
 
@@ -137,11 +151,9 @@ export class ChaosFs {
   unmount(at?: string): Promise<void> {
     this.closing ??= (async () => {
       this.rules.clear();
-      await new Promise<void>((resolve, reject) =>
-        this.fuse.close(at ? { mountpoint: at } : {}, (err) => (err ? reject(err) : resolve())),
-      );
       this.guard.close();
-      this.backing.close();
+      await this.session.close(at);
+      fs.closeSync(this.rootFd);
     })();
     return this.closing;
   }

@@ -3,8 +3,19 @@ import { ControlError, type ControlRequest } from '../api/control';
 import { parseRules } from '../api/fault-spec';
 import type { RuleSet } from '../faults/rule-set';
 
-/** `backingRoot`: a path to the original volume that stays valid after ChaosFS covers it (fdswap uses it). */
-export function workerHandler(rules: RuleSet, backingRoot: string) {
+/** What the worker's control socket acts on (a ChaosFs). */
+export interface WorkerTarget {
+  readonly rules: RuleSet;
+  /** A path to the original volume that stays valid after ChaosFS covers it (fdswap uses it). */
+  readonly backingRoot: string;
+  /** Resolves once a rule change applies to every call (the kernel forgot what it cached). */
+  settled(): Promise<void>;
+  /** Brings the counters of natively served rules up to date. */
+  refreshCounts(): void;
+}
+
+export function workerHandler(target: WorkerTarget) {
+  const { rules, backingRoot } = target;
   return async (req: ControlRequest): Promise<unknown> => {
     switch (req.op) {
       case 'health':
@@ -16,11 +27,17 @@ export function workerHandler(rules: RuleSet, backingRoot: string) {
         };
       case 'rules.set': {
         const parsed = parseRules(req.rules);
-        return { ids: req.replace ? rules.replace(parsed) : rules.upsert(parsed) };
+        const ids = req.replace ? rules.replace(parsed) : rules.upsert(parsed);
+        await target.settled();
+        return { ids };
       }
-      case 'rules.clear':
-        return { cleared: rules.clear(req.ids) };
+      case 'rules.clear': {
+        const cleared = rules.clear(req.ids);
+        await target.settled();
+        return { cleared };
+      }
       case 'rules.list':
+        target.refreshCounts();
         return { rules: rules.list() };
       default:
         throw new ControlError(

@@ -31,10 +31,13 @@ export class Filter {
     return this.pathMatches(call.path);
   }
 
-  /** For a matching call: does the rule fire this time? Counts towards `times`. */
-  fires(): boolean {
+  /**
+   * For a matching call: does the rule fire this time? Counts towards `times`. `drawn`: the percent
+   * was already drawn (natively, in ChaosFS), so only `times` is left to decide.
+   */
+  fires(drawn = false): boolean {
     if (this.remaining <= 0) return false;
-    if (this.percent < 100 && this.random() * 100 >= this.percent) return false;
+    if (!drawn && this.percent < 100 && this.random() * 100 >= this.percent) return false;
     this.remaining--;
     return true;
   }

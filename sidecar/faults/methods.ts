@@ -1,68 +1,26 @@
 /**
  * Which of Chaos Mesh's method names each ChaosFS operation answers to.
  *
- * ChaosFS uses libfuse's high-level (path) API, where the kernel's LOOKUP arrives as a getattr and
- * SETATTR is split into chmod, chown, truncate and utimens. So:
- *
- * | ChaosFS operation                          | methods a rule can name |
- * |--------------------------------------------|-------------------------|
- * | getattr, fgetattr                          | getattr, lookup         |
- * | chmod, chown, truncate, ftruncate, utimens | setattr                 |
- * | every other operation                      | its own name            |
- *
- * `forget`, `getlk`, `setlk` and `bmap` never reach a path-based pass-through (the kernel handles locks
- * locally), and ChaosFS has no opendir, releasedir or fsyncdir: the fault spec refuses a rule naming only these.
+ * ChaosFS serves libfuse3's low-level (inode) API (native/fuse-native), whose ops carry Chaos Mesh's
+ * names: a rule's method is the op's own name. Three ops have no method name (fallocate,
+ * copy_file_range, lseek): only a rule that names no methods reaches them. `forget`, `getlk`, `setlk`
+ * and `bmap` never reach a pass-through (the kernel keeps inode lifetimes, locks and block maps), nor
+ * does `access` (the mount uses default_permissions, so the kernel checks access itself): the fault
+ * spec refuses a rule naming only these.
  */
-import type { Method } from '../api/fault-spec';
+import { METHODS, type Method } from '../api/fault-spec';
+import { OPS, type Op } from '../../native/fuse-native/ops';
 
-/** Every ChaosFS operation (the fuse-native handlers operations.ts implements). */
-export const OPERATIONS = [
-  'getattr',
-  'fgetattr',
-  'access',
-  'statfs',
-  'readdir',
-  'readlink',
-  'mknod',
-  'mkdir',
-  'unlink',
-  'rmdir',
-  'symlink',
-  'rename',
-  'link',
-  'chmod',
-  'chown',
-  'truncate',
-  'ftruncate',
-  'utimens',
-  'open',
-  'create',
-  'read',
-  'write',
-  'flush',
-  'fsync',
-  'release',
-  'setxattr',
-  'getxattr',
-  'listxattr',
-  'removexattr',
-] as const;
+/** Every ChaosFS operation (the binding's ops). */
+export const OPERATIONS = OPS;
 
-export type Operation = (typeof OPERATIONS)[number];
+export type Operation = Op;
 
-const SPECIAL: Partial<Record<Operation, readonly Method[]>> = {
-  getattr: ['getattr', 'lookup'],
-  fgetattr: ['getattr', 'lookup'],
-  chmod: ['setattr'],
-  chown: ['setattr'],
-  truncate: ['setattr'],
-  ftruncate: ['setattr'],
-  utimens: ['setattr'],
-};
+const NAMED: ReadonlySet<string> = new Set(METHODS);
 
 /** The method names under which a rule sees this operation. */
 export function methodsOf(op: Operation): readonly Method[] {
-  return SPECIAL[op] ?? [op as Method];
+  return NAMED.has(op) ? [op as Method] : [];
 }
 
 /**
@@ -71,6 +29,6 @@ export function methodsOf(op: Operation): readonly Method[] {
  */
 export function operationsMatching(methods: readonly Method[] | undefined): Operation[] {
   if (!methods) return [...OPERATIONS];
-  const wanted = new Set(methods);
-  return OPERATIONS.filter((op) => methodsOf(op).some((m) => wanted.has(m)));
+  const wanted = new Set<string>(methods);
+  return OPERATIONS.filter((op) => wanted.has(op));
 }

@@ -156,10 +156,19 @@ static int read_attr(napi_env env, napi_value o, struct stat *st) {
   return 0;
 }
 
-/* done(errno, wantAfter, data?, attr?): errno 0 = go on, negative = fail the call with it. */
+/* Free blocks a rule reported (only lowered: a rule cannot make room that is not there). */
+static int read_space(napi_env env, napi_value o, struct statvfs *sv) {
+  int64_t bfree, bavail;
+  if (get_i64(env, o, "bfree", &bfree) != 0 || get_i64(env, o, "bavail", &bavail) != 0) return -1;
+  if (bfree >= 0 && (uint64_t)bfree < sv->f_bfree) sv->f_bfree = (fsblkcnt_t)bfree;
+  if (bavail >= 0 && (uint64_t)bavail < sv->f_bavail) sv->f_bavail = (fsblkcnt_t)bavail;
+  return 0;
+}
+
+/* done(errno, wantAfter, data?, attr?, space?): errno 0 = go on, negative = fail the call with it. */
 static napi_value done_cb(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   struct token *t;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&t) != napi_ok || !t || !t->call) return NULL;
   struct js_call *c = t->call;
@@ -191,6 +200,10 @@ static napi_value done_cb(napi_env env, napi_callback_info info) {
   if (!err && argc > 3 && c->attr) {
     napi_typeof(env, argv[3], &type);
     if (type == napi_object && read_attr(env, argv[3], c->attr) != 0) err = EIO;
+  }
+  if (!err && argc > 4 && c->space) {
+    napi_typeof(env, argv[4], &type);
+    if (type == napi_object && read_space(env, argv[4], c->space) != 0) err = EIO;
   }
   answer(c, err, want_after);
   return NULL;
@@ -224,10 +237,17 @@ static napi_value call_object(napi_env env, struct js_call *c) {
     napi_set_element(env, fired, nfired++, v);
   }
   napi_set_named_property(env, o, "rules", fired);
-  if (c->after) {
-    set_i64(env, o, "result", c->result, 0);
-    set_i64(env, o, "sizeBefore", c->size_before, 0);
+  if (c->size >= 0) set_i64(env, o, "size", c->size, 0);
+  if (c->size_before >= 0) set_i64(env, o, "sizeBefore", c->size_before, 0);
+  if (c->space) {
+    napi_value sp;
+    napi_create_object(env, &sp);
+    set_i64(env, sp, "bsize", (int64_t)(c->space->f_frsize ? c->space->f_frsize : c->space->f_bsize), 0);
+    set_i64(env, sp, "bfree", (int64_t)c->space->f_bfree, 0);
+    set_i64(env, sp, "bavail", (int64_t)c->space->f_bavail, 0);
+    napi_set_named_property(env, o, "space", sp);
   }
+  if (c->after) set_i64(env, o, "result", c->result, 0);
   return o;
 }
 
@@ -524,6 +544,44 @@ static napi_value js_set_rules(napi_env env, napi_callback_info info) {
     r->ops |= u->ops;
   }
   rules_publish(&s->fs, r);
+  /* Delays in flight may belong to a rule that is gone: they end now rather than run their course. */
+  delay_flush(s->fs.delays);
+  return NULL;
+}
+
+/* ruleCounts(session) -> { matched: number[], fired: number[] } per rule of the current set. */
+static napi_value js_rule_counts(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out, matched, fired, v;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct session *s = session_of(env, argv[0]);
+  if (!s) return NULL;
+  napi_create_object(env, &out);
+  napi_create_array(env, &matched);
+  napi_create_array(env, &fired);
+  struct ruleset *r = rules_acquire(&s->fs);
+  for (int k = 0; r && k < r->n; k++) {
+    napi_create_int64(env, (int64_t)atomic_load(&r->r[k].matched), &v);
+    napi_set_element(env, matched, (uint32_t)k, v);
+    napi_create_int64(env, (int64_t)atomic_load(&r->r[k].fired), &v);
+    napi_set_element(env, fired, (uint32_t)k, v);
+  }
+  ruleset_release(r);
+  napi_set_named_property(env, out, "matched", matched);
+  napi_set_named_property(env, out, "fired", fired);
+  return out;
+}
+
+/* setGuard(session, on): whether ops run with the caller's fs ids (guard.h). */
+static napi_value js_set_guard(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  bool on = false;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct session *s = session_of(env, argv[0]);
+  if (!s) return NULL;
+  CHECK(env, napi_get_value_bool(env, argv[1], &on));
+  atomic_store_explicit(&s->fs.guard, on ? 1 : 0, memory_order_release);
   return NULL;
 }
 
@@ -741,6 +799,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL},
       {"setRules", NULL, js_set_rules, NULL, NULL, NULL, napi_default, NULL},
+      {"ruleCounts", NULL, js_rule_counts, NULL, NULL, NULL, napi_default, NULL},
+      {"setGuard", NULL, js_set_guard, NULL, NULL, NULL, napi_default, NULL},
       {"globMatch", NULL, js_glob_match, NULL, NULL, NULL, napi_default, NULL},
       {"device", NULL, js_device, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},

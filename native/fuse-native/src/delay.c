@@ -134,6 +134,15 @@ void delay_stop(struct delay_queue *q) {
   free(q);
 }
 
+void delay_flush(struct delay_queue *q) {
+  if (!q) return;
+  pthread_mutex_lock(&q->lock);
+  /* Every deadline 0: still a heap, in the order they were held. */
+  for (size_t k = 0; k < q->n; k++) q->heap[k].deadline = 0;
+  pthread_cond_signal(&q->cond);
+  pthread_mutex_unlock(&q->lock);
+}
+
 ssize_t delay_hold(struct delay_queue *q, int fd, const struct iovec *iov, int count, int64_t deadline) {
   size_t len = 0;
   for (int k = 0; k < count; k++) len += iov[k].iov_len;

@@ -22,6 +22,8 @@ void delay_mark(uint32_t us);
 /* The mark, cleared: a CLOCK_MONOTONIC deadline in ns, 0 when none. */
 int64_t delay_take(void);
 int delay_pending(void);
+/* Sends every held reply now (the rules changed: a delay of a rule that is gone must end at once). */
+void delay_flush(struct delay_queue *q);
 /* Holds a copy of the reply until `deadline`; returns its length, or -1 (then write it now). */
 ssize_t delay_hold(struct delay_queue *q, int fd, const struct iovec *iov, int count, int64_t deadline);
 #endif

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 /* The ops JS can act on; a rule's method names are these names (ops.c's op_names). */
@@ -83,7 +84,9 @@ struct js_call {
   char *data; /* write (before): the bytes to store; read (after): the bytes read. Rules may change them. */
   size_t data_len;
   struct stat *attr; /* after getattr / lookup / setattr: may be changed */
-  int64_t size_before; /* after write: the file's size before it (-1 when unknown) */
+  int64_t size_before; /* write, setattr with a size: the file's size before the call (-1 when unknown) */
+  int64_t size; /* setattr: the size it sets (-1 when it sets none) */
+  struct statvfs *space; /* after statfs: the free space reported; may be lowered */
   int64_t result; /* after: bytes read or written, or 0 */
   uint64_t rules; /* bit k: rule k of the set fired on this call (rules.h) */
   /* The answer */
@@ -103,6 +106,11 @@ struct fs {
   size_t nbuckets, count;
   struct fuse_session *se;
   double attr_timeout, entry_timeout;
+  /*
+   * While set, every op runs with the caller's fs credentials (guard.c): the kernel's permission check
+   * may have been misled by attributes a rule changed, so the backing checks them again.
+   */
+  _Atomic int guard;
   /* The union of the rule set's op masks: a call of any other op takes no lock and no path. */
   _Atomic uint64_t js_mask;
   pthread_rwlock_t rules_lock; /* covers loading `rules` and taking a reference (rules.c) */

@@ -18,6 +18,7 @@
 
 #include "fs.h"
 #include "delay.h"
+#include "guard.h"
 #include "inodes.h"
 #include "rules.h"
 
@@ -54,11 +55,13 @@ struct hook {
  * `i` itself). A fired delay marks the thread, so that its reply is held back; a fired JS rule shows
  * the call to JS. Returns a positive errno if a rule fails the call.
  */
-static int hook_begin(struct fs *fs, struct hook *h, enum op op, struct inode *i, const char *name,
+static int hook_begin(fuse_req_t req, struct fs *fs, struct hook *h, enum op op, struct inode *i, const char *name,
                       int64_t offset, uint64_t length) {
   h->active = 0;
   h->matched = 0;
   delay_mark(0);
+  int err = guard_enter(fs, req);
+  if (err) return err;
   if (!fs_js_wants(fs, op)) {
     atomic_fetch_add_explicit(&fs->native_calls[op], 1, memory_order_relaxed);
     return 0;
@@ -87,6 +90,7 @@ static int hook_begin(struct fs *fs, struct hook *h, enum op op, struct inode *i
   c->offset = offset;
   c->length = length;
   c->size_before = -1;
+  c->size = -1;
   h->active = 1;
   return 0;
 }
@@ -125,6 +129,7 @@ static void hook_end(struct fs *fs, struct hook *h) {
     h->call.data = NULL;
     h->call.data_len = 0;
     h->call.attr = NULL;
+    h->call.space = NULL;
     h->call.result = -1;
     hook_ask(fs, h);
   }
@@ -132,20 +137,22 @@ static void hook_end(struct fs *fs, struct hook *h) {
 }
 
 /* One op that only needs the before step. */
-static int hook_gate(struct fs *fs, enum op op, struct inode *i, const char *name) {
+static int hook_gate(fuse_req_t req, struct fs *fs, enum op op, struct inode *i, const char *name) {
   struct hook h;
-  int err = hook_begin(fs, &h, op, i, name, 0, 0);
+  int err = hook_begin(req, fs, &h, op, i, name, 0, 0);
   if (!err) err = hook_before(fs, &h, NULL, 0);
   hook_end(fs, &h);
   return err;
 }
 
+/* Nothing is cached while the guard is on: each path walk then reaches lookup, one name at a time,
+ * so the backing checks search permission on every directory as the caller. */
 static double attr_timeout(struct fs *fs) {
-  return fs_js_wants(fs, OP_GETATTR) ? 0 : fs->attr_timeout;
+  return fs_js_wants(fs, OP_GETATTR) || atomic_load(&fs->guard) ? 0 : fs->attr_timeout;
 }
 
 static double entry_timeout(struct fs *fs) {
-  return fs_js_wants(fs, OP_LOOKUP) ? 0 : fs->entry_timeout;
+  return fs_js_wants(fs, OP_LOOKUP) || atomic_load(&fs->guard) ? 0 : fs->entry_timeout;
 }
 
 /* ---- helpers ------------------------------------------------------------------------------------ */
@@ -224,7 +231,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   struct fuse_entry_param e;
   struct stat st;
   fuse_ino_t nodeid = 0;
-  int err = hook_begin(fs, &h, OP_LOOKUP, dir, name, 0, 0);
+  int err = hook_begin(req, fs, &h, OP_LOOKUP, dir, name, 0, 0);
   if (!err) err = hook_before(fs, &h, NULL, 0);
   if (!err) err = inodes_lookup(fs, parent, dir, name, &st, &nodeid);
   if (!err) {
@@ -269,7 +276,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   struct inode *i = inode_of(fs, ino);
   struct hook h;
   struct stat st;
-  int err = hook_begin(fs, &h, OP_GETATTR, i, NULL, 0, 0);
+  int err = hook_begin(req, fs, &h, OP_GETATTR, i, NULL, 0, 0);
   if (!err) err = hook_before(fs, &h, NULL, 0);
   if (!err) err = stat_of(i, fi, &st);
   reply_attr(req, fs, &h, err, &st);
@@ -313,7 +320,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
   struct inode *i = inode_of(fs, ino);
   struct hook h;
   struct stat st;
-  int err = hook_begin(fs, &h, OP_SETATTR, i, NULL, 0, 0);
+  int err = hook_begin(req, fs, &h, OP_SETATTR, i, NULL, 0, 0);
+  if (!err && h.active && (valid & FUSE_SET_ATTR_SIZE)) {
+    /* A truncate: the rules see the size it sets and the size before (a full disk accounts growth). */
+    h.call.size = attr->st_size;
+    h.call.size_before = stat_of(i, fi, &st) == 0 ? st.st_size : -1;
+  }
   if (!err) err = hook_before(fs, &h, NULL, 0);
   if (!err) err = set_attributes(i, attr, valid, fi);
   if (!err) err = stat_of(i, fi, &st);
@@ -324,7 +336,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
   struct fs *fs = FS(req);
   struct inode *i = inode_of(fs, ino);
   char buf[PATH_MAX + 1];
-  int err = hook_gate(fs, OP_READLINK, i, NULL);
+  int err = hook_gate(req, fs, OP_READLINK, i, NULL);
   if (err) {
     fuse_reply_err(req, err);
     return;
@@ -363,7 +375,7 @@ static void make_node(fuse_req_t req, enum op op, fuse_ino_t parent, const char 
                       const char *link) {
   struct fs *fs = FS(req);
   struct inode *dir = inode_of(fs, parent);
-  int err = hook_gate(fs, op, dir, name);
+  int err = hook_gate(req, fs, op, dir, name);
   if (!err) {
     thread_umask_zero();
     int res = op == OP_MKDIR     ? mkdirat(dir->fd, name, mode)
@@ -392,7 +404,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 static void remove_name(fuse_req_t req, enum op op, fuse_ino_t parent, const char *name) {
   struct fs *fs = FS(req);
   struct inode *dir = inode_of(fs, parent);
-  int err = hook_gate(fs, op, dir, name);
+  int err = hook_gate(req, fs, op, dir, name);
   if (!err && unlinkat(dir->fd, name, op == OP_RMDIR ? AT_REMOVEDIR : 0) < 0) err = errno;
   fuse_reply_err(req, err);
 }
@@ -410,7 +422,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
   struct fs *fs = FS(req);
   struct inode *dir = inode_of(fs, parent), *newdir = inode_of(fs, newparent);
   struct stat st;
-  int err = hook_gate(fs, OP_RENAME, dir, name);
+  int err = hook_gate(req, fs, OP_RENAME, dir, name);
   int known = !err && fstatat(dir->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
   if (!err && renameat2(dir->fd, name, newdir->fd, newname, flags) < 0) err = errno;
   if (!err && known) {
@@ -427,8 +439,12 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
   struct fs *fs = FS(req);
   struct inode *i = inode_of(fs, ino), *newdir = inode_of(fs, newparent);
-  int err = hook_gate(fs, OP_LINK, newdir, newname);
-  if (!err && linkat(i->fd, "", newdir->fd, newname, AT_EMPTY_PATH) < 0) err = errno;
+  char proc[64];
+  int err = hook_gate(req, fs, OP_LINK, newdir, newname);
+  /* Through the fd's /proc link, not AT_EMPTY_PATH (which needs CAP_DAC_READ_SEARCH, gone while the
+   * guard runs the call as the caller); the kernel's protected_hardlinks check then applies too. */
+  proc_path(proc, sizeof proc, i->fd);
+  if (!err && linkat(AT_FDCWD, proc, newdir->fd, newname, AT_SYMLINK_FOLLOW) < 0) err = errno;
   if (err) {
     fuse_reply_err(req, err);
     return;
@@ -454,7 +470,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   struct fs *fs = FS(req);
   struct inode *i = inode_of(fs, ino);
   char proc[64];
-  int err = hook_gate(fs, OP_OPEN, i, NULL);
+  int err = hook_gate(req, fs, OP_OPEN, i, NULL);
+  /* The kernel serves devices, fifos and sockets itself; an open of one arrives only when an override
+   * reported it as a regular file. Opening the real one would bypass nodev, or block on a fifo. */
+  if (!err && i->type != S_IFREG && i->type != S_IFDIR) err = (i->type == S_IFCHR || i->type == S_IFBLK) ? EACCES : ENXIO;
   if (err) {
     fuse_reply_err(req, err);
     return;
@@ -473,7 +492,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
   struct fs *fs = FS(req);
   struct inode *dir = inode_of(fs, parent);
-  int err = hook_gate(fs, OP_CREATE, dir, name);
+  int err = hook_gate(req, fs, OP_CREATE, dir, name);
   if (err) {
     fuse_reply_err(req, err);
     return;
@@ -506,7 +525,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
   struct fs *fs = FS(req);
   struct hook h;
-  int err = hook_begin(fs, &h, OP_READ, inode_of(fs, ino), NULL, off, size);
+  int err = hook_begin(req, fs, &h, OP_READ, inode_of(fs, ino), NULL, off, size);
   if (!err && !h.active && !h.matched) {
     struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
     buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -538,7 +557,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
   struct fs *fs = FS(req);
   size_t size = fuse_buf_size(in);
   struct hook h;
-  int err = hook_begin(fs, &h, OP_WRITE, inode_of(fs, ino), NULL, off, size);
+  int err = hook_begin(req, fs, &h, OP_WRITE, inode_of(fs, ino), NULL, off, size);
   if (!err && !h.active) {
     struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
     out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -560,11 +579,12 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
     n = fuse_buf_copy(&mem, in, 0);
     if (n < 0) err = (int)-n;
   }
-  if (!err) err = hook_before(fs, &h, data, (size_t)n);
-  if (!err && h.active && h.call.want_after) {
+  if (!err && h.active) {
+    /* The size before, for rules that account growth (a full disk). */
     struct stat st;
     h.call.size_before = fstat((int)fi->fh, &st) == 0 ? st.st_size : -1;
   }
+  if (!err) err = hook_before(fs, &h, data, (size_t)n);
   if (!err && (n = pwrite((int)fi->fh, data, (size_t)n, off)) < 0) err = errno;
   if (!err) err = hook_after(fs, &h, NULL, NULL, 0, n);
   hook_end(fs, &h);
@@ -577,7 +597,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   struct fs *fs = FS(req);
-  int err = hook_gate(fs, OP_FLUSH, inode_of(fs, ino), NULL);
+  int err = hook_gate(req, fs, OP_FLUSH, inode_of(fs, ino), NULL);
   /* A close of a dup: the backing file system sees a close (NFS writes back on it), the fd stays. */
   if (!err && close(dup((int)fi->fh)) < 0) err = errno;
   fuse_reply_err(req, err);
@@ -586,14 +606,14 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   struct fs *fs = FS(req);
   /* Shown to the rules, but the fd is closed whatever they say: a leak would outlive the app. */
-  hook_gate(fs, OP_RELEASE, inode_of(fs, ino), NULL);
+  hook_gate(req, fs, OP_RELEASE, inode_of(fs, ino), NULL);
   close((int)fi->fh);
   fuse_reply_err(req, 0);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
   struct fs *fs = FS(req);
-  int err = hook_gate(fs, OP_FSYNC, inode_of(fs, ino), NULL);
+  int err = hook_gate(req, fs, OP_FSYNC, inode_of(fs, ino), NULL);
   if (!err && (datasync ? fdatasync((int)fi->fh) : fsync((int)fi->fh)) < 0) err = errno;
   fuse_reply_err(req, err);
 }
@@ -607,7 +627,7 @@ struct dir_handle {
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   struct fs *fs = FS(req);
   struct inode *i = inode_of(fs, ino);
-  int err = hook_gate(fs, OP_OPENDIR, i, NULL);
+  int err = hook_gate(req, fs, OP_OPENDIR, i, NULL);
   if (err) {
     fuse_reply_err(req, err);
     return;
@@ -637,7 +657,7 @@ static void read_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, 
   struct fs *fs = FS(req);
   struct inode *i = inode_of(fs, ino);
   struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-  int err = hook_gate(fs, OP_READDIR, i, NULL);
+  int err = hook_gate(req, fs, OP_READDIR, i, NULL);
   char *buf = err ? NULL : calloc(1, size);
   if (!err && !buf) err = ENOMEM;
   if (err) {
@@ -716,7 +736,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   struct fs *fs = FS(req);
   struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-  hook_gate(fs, OP_RELEASEDIR, inode_of(fs, ino), NULL);
+  hook_gate(req, fs, OP_RELEASEDIR, inode_of(fs, ino), NULL);
   closedir(d->dp);
   free(d);
   fuse_reply_err(req, 0);
@@ -725,7 +745,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
   struct fs *fs = FS(req);
   struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-  int err = hook_gate(fs, OP_FSYNCDIR, inode_of(fs, ino), NULL);
+  int err = hook_gate(req, fs, OP_FSYNCDIR, inode_of(fs, ino), NULL);
   int fd = dirfd(d->dp);
   if (!err && (datasync ? fdatasync(fd) : fsync(fd)) < 0) err = errno;
   fuse_reply_err(req, err);
@@ -735,8 +755,15 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
   struct fs *fs = FS(req);
   struct inode *i = inode_of(fs, ino);
   struct statvfs sv;
-  int err = hook_gate(fs, OP_STATFS, i, NULL);
+  struct hook h;
+  int err = hook_begin(req, fs, &h, OP_STATFS, i, NULL, 0, 0);
+  if (!err) err = hook_before(fs, &h, NULL, 0);
   if (!err && fstatvfs(i->fd, &sv) < 0) err = errno;
+  if (!err && h.active) {
+    h.call.space = &sv; /* a rule may lower the free space (a full disk) */
+    err = hook_after(fs, &h, NULL, NULL, 0, 0);
+  }
+  hook_end(fs, &h);
   if (err)
     fuse_reply_err(req, err);
   else
@@ -752,7 +779,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
   struct fs *fs = FS(req);
   struct inode *i = inode_of(fs, ino);
   char proc[64];
-  int err = hook_gate(fs, OP_SETXATTR, i, NULL);
+  int err = hook_gate(req, fs, OP_SETXATTR, i, NULL);
   proc_path(proc, sizeof proc, i->fd);
   if (!err && setxattr(proc, name, value, size, flags) < 0) err = errno;
   fuse_reply_err(req, err);
@@ -789,7 +816,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
   struct fs *fs = FS(req);
   struct inode *i = inode_of(fs, ino);
   char proc[64];
-  int err = hook_gate(fs, OP_GETXATTR, i, NULL);
+  int err = hook_gate(req, fs, OP_GETXATTR, i, NULL);
   if (err) {
     fuse_reply_err(req, err);
     return;
@@ -802,7 +829,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   struct fs *fs = FS(req);
   struct inode *i = inode_of(fs, ino);
   char proc[64];
-  int err = hook_gate(fs, OP_LISTXATTR, i, NULL);
+  int err = hook_gate(req, fs, OP_LISTXATTR, i, NULL);
   if (err) {
     fuse_reply_err(req, err);
     return;
@@ -815,7 +842,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
   struct fs *fs = FS(req);
   struct inode *i = inode_of(fs, ino);
   char proc[64];
-  int err = hook_gate(fs, OP_REMOVEXATTR, i, NULL);
+  int err = hook_gate(req, fs, OP_REMOVEXATTR, i, NULL);
   proc_path(proc, sizeof proc, i->fd);
   if (!err && removexattr(proc, name) < 0) err = errno;
   fuse_reply_err(req, err);
@@ -824,7 +851,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
                          struct fuse_file_info *fi) {
   struct fs *fs = FS(req);
-  int err = hook_gate(fs, OP_FALLOCATE, inode_of(fs, ino), NULL);
+  int err = hook_gate(req, fs, OP_FALLOCATE, inode_of(fs, ino), NULL);
   if (!err && fallocate((int)fi->fh, mode, off, len) < 0) err = errno;
   fuse_reply_err(req, err);
 }
@@ -834,7 +861,7 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, 
                                int flags) {
   struct fs *fs = FS(req);
   (void)ino_in;
-  int err = hook_gate(fs, OP_COPY_FILE_RANGE, inode_of(fs, ino_out), NULL);
+  int err = hook_gate(req, fs, OP_COPY_FILE_RANGE, inode_of(fs, ino_out), NULL);
   ssize_t n = 0;
   if (!err) {
     loff_t in = off_in, out = off_out;
@@ -849,7 +876,7 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, 
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi) {
   struct fs *fs = FS(req);
-  int err = hook_gate(fs, OP_LSEEK, inode_of(fs, ino), NULL);
+  int err = hook_gate(req, fs, OP_LSEEK, inode_of(fs, ino), NULL);
   off_t res = err ? -1 : lseek((int)fi->fh, off, whence);
   if (!err && res < 0) err = errno;
   if (err)

@@ -50,14 +50,16 @@ static double draw(void) {
   return (double)((x * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0;
 }
 
-void rules_decide(const struct ruleset *r, enum op op, const char *path, struct decision *d) {
+void rules_decide(struct ruleset *r, enum op op, const char *path, struct decision *d) {
   *d = (struct decision){0};
   for (int k = 0; r && k < r->n; k++) {
-    const struct rule *u = &r->r[k];
+    struct rule *u = &r->r[k];
     if (!((u->ops >> op) & 1) || (u->glob && !glob_match(u->glob, path))) continue;
     d->matched |= 1ull << k;
+    atomic_fetch_add_explicit(&u->matched, 1, memory_order_relaxed);
     if (u->percent < 100 && draw() * 100 >= u->percent) continue;
     d->fired |= 1ull << k;
+    atomic_fetch_add_explicit(&u->fired, 1, memory_order_relaxed);
     d->delay_us += u->delay_us;
     if (u->js) d->js = 1;
   }

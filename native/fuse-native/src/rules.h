@@ -20,6 +20,8 @@ struct rule {
   double percent; /* 0..100 */
   uint32_t delay_us;
   int js;
+  /* Calls whose op and glob matched, and calls it fired on: how JS counts a rule it never sees. */
+  _Atomic uint64_t matched, fired;
 };
 
 struct ruleset {
@@ -42,7 +44,7 @@ void ruleset_release(struct ruleset *r);
 void rules_publish(struct fs *fs, struct ruleset *r);
 /* A reference to the current set, NULL when there is none. */
 struct ruleset *rules_acquire(struct fs *fs);
-void rules_decide(const struct ruleset *r, enum op op, const char *path, struct decision *d);
+void rules_decide(struct ruleset *r, enum op op, const char *path, struct decision *d);
 /* Could a rule on one of `ops` match `path` (percent aside)? */
 int rules_could_match(const struct ruleset *r, uint64_t ops, const char *path);
 #endif
