@@ -75,8 +75,9 @@ export class ChaosFs {
     const rules = new RuleSet();
     if (opts.rules) rules.replace(opts.rules);
     const log: Logger = opts.log ?? ((msg, err) => process.stderr.write(`chaosfs: ${msg}: ${String(err)}\n`));
-    let chaos: ChaosFs | undefined;
-    const handler = new CallHandler(rules, () => chaos?.compiled.slots ?? null);
+    // The handler reads the slots of the ChaosFs made below (no call arrives before it has rules).
+    const made: { chaos?: ChaosFs } = {};
+    const handler = new CallHandler(rules, () => made.chaos?.compiled.slots ?? null);
     let session: FuseSession;
     try {
       session = FuseSession.mount({
@@ -90,8 +91,7 @@ export class ChaosFs {
       fs.closeSync(rootFd);
       throw new Error(`cannot mount ChaosFS at ${opts.mountpoint}: ${(err as Error).message}`);
     }
-    chaos = new ChaosFs(session, rootFd, opts.mountpoint, rules, log);
-    const c = chaos;
+    const c = (made.chaos = new ChaosFs(session, rootFd, opts.mountpoint, rules, log));
     c.follow();
     rules.onChange(() => c.follow());
     await c.settled();
