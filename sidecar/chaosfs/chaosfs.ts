@@ -49,6 +49,11 @@ export class ChaosFs {
   private counted: number[][] = [[], []];
   private settling: Promise<unknown> = Promise.resolve();
   private readonly guard: AccessGuard;
+  /**
+   * Keeps the process alive while mounted: the binding serves calls on its own threads and holds no
+   * handle on the event loop, so a worker with nothing else to do would exit and take its mount along.
+   */
+  private readonly alive = setInterval(() => {}, 1 << 30);
 
   private constructor(
     private readonly session: FuseSession,
@@ -152,6 +157,7 @@ export class ChaosFs {
     this.closing ??= (async () => {
       this.rules.clear();
       this.guard.close();
+      clearInterval(this.alive);
       await this.session.close(at);
       fs.closeSync(this.rootFd);
     })();

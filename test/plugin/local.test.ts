@@ -213,7 +213,7 @@ describe('kubectl iochaos on a local process: safe flags, honest rules', functio
       [
         ['fault', pid, '--path', t.volume, '--errno', 'EIO', '--methods', 'forget,getlk'],
         2,
-        'error: --methods: forget, opendir, releasedir, fsyncdir, getlk, setlk, bmap never reach ChaosFS (the kernel keeps inode lifetimes, locks and block maps to itself; directories are read with readdir), so this rule would match nothing: name others, e.g. read,write,readdir\n',
+        'error: --methods: forget, access, getlk, setlk, bmap never reach ChaosFS (the kernel keeps inode lifetimes, locks and block maps to itself, and checks access itself), so this rule would match nothing: name others, e.g. read,write,readdir\n',
       ],
       [
         ['delay', pid, '--path', t.volume, '--delay', '99999999999999999999h'],

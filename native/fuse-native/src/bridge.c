@@ -652,8 +652,8 @@ struct work {
 };
 
 /*
- * Tells the kernel to forget the attributes and pages of every inode it holds, and the names they
- * were found under, so that the next call on any of them reaches the file system (and the rules).
+ * Tells the kernel to forget the attributes and pages of every inode it holds, and to look again at
+ * the names they were found under, so that the next call on any of them reaches the file system (and the rules).
  * Run off the JS thread: the kernel may wait for a call that is waiting for JS.
  */
 static void invalidate_execute(napi_env env, void *data) {
@@ -663,7 +663,12 @@ static void invalidate_execute(napi_env env, void *data) {
   struct known *k = fs_known(&w->s->fs, &n);
   for (size_t i = 0; k && i < n; i++) {
     fuse_lowlevel_notify_inval_inode(w->s->fs.se, k[i].nodeid, 0, 0);
-    if (k[i].name && k[i].nodeid != FUSE_ROOT_ID)
+    /* Expired, not invalidated: the next walk revalidates the name (a lookup, which the rules see),
+     * while a dentry an open file holds stays hashed, so /proc/PID/fd still names the file (an
+     * invalidated one reads "NAME (deleted)", and the fd swap then cannot find it by path). */
+    if (k[i].name && k[i].nodeid != FUSE_ROOT_ID &&
+        fuse_lowlevel_notify_expire_entry(w->s->fs.se, k[i].parent, k[i].name, strlen(k[i].name),
+                                          FUSE_LL_EXPIRE_ONLY) == -ENOSYS)
       fuse_lowlevel_notify_inval_entry(w->s->fs.se, k[i].parent, k[i].name, strlen(k[i].name));
   }
   w->result = (int)n;
