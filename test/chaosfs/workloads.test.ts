@@ -69,7 +69,11 @@ describe('ChaosFS workloads', () => {
     assert.equal(setup.stdout.trim(), 'wal');
     // A reader holds a read transaction open (its snapshot in the mapped -shm) while a writer commits.
     const reader = spawn('sqlite3', [db], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const snapshot = new Promise<string>((resolve) =>
+      reader.stdout.once('data', (d: Buffer) => resolve(String(d))),
+    );
     reader.stdin.write('BEGIN; SELECT count(*) FROM t;\n');
+    assert.equal((await snapshot).trim(), '0', 'the reader is in its read transaction');
     const rows = Array.from({ length: 200 }, (_, i) => `(${i}, hex(randomblob(32)))`).join(',');
     const write = spawnSync('sqlite3', [db], {
       input: `BEGIN; INSERT INTO t VALUES ${rows}; COMMIT; PRAGMA wal_checkpoint(PASSIVE); SELECT count(*) FROM t;`,
@@ -82,10 +86,11 @@ describe('ChaosFS workloads', () => {
     });
     assert.equal(read.status, 0, read.stderr);
     assert.deepEqual(read.stdout.trim().split('\n'), ['ok', '200']);
+    // While the reader is open, the shared-memory file it mapped is there (the last close removes it).
+    assert.ok(fs.existsSync(`${db}-shm`), 'the shared-memory file was made (and mapped)');
     const readerDone = new Promise((resolve) => reader.on('exit', resolve));
     reader.stdin.end('COMMIT;\n');
     assert.equal(await readerDone, 0, 'the reader ended its transaction and exited');
-    assert.ok(fs.existsSync(`${db}-shm`), 'the shared-memory file was made (and mapped)');
   }
 
   it('runs SQLite in WAL mode (its -shm is mapped MAP_SHARED), with no rule', async () => {
