@@ -53,9 +53,7 @@ async function mount(argv: { source: string; mountpoint: string; rules?: string;
   const chaos = await ChaosFs.mount({ source: argv.source, mountpoint: argv.mountpoint, rules }).catch(
     (err) => fail((err as Error).message),
   );
-  const control = argv.control
-    ? await ControlServer.listen(argv.control, workerHandler(chaos))
-    : undefined;
+  const control = argv.control ? await ControlServer.listen(argv.control, workerHandler(chaos)) : undefined;
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

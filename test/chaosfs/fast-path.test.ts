@@ -48,6 +48,10 @@ describe('ChaosFS native path', () => {
     return JSON.parse(r.stdout) as Record<string, unknown>;
   }
 
+  /** A shell script run as uid 4321, gid 4322, no supplementary groups. */
+  const asUser4321 = (script: string) =>
+    run('setpriv', ['--reuid', '4321', '--regid', '4322', '--clear-groups', 'sh', '-c', script]);
+
   before(async () => {
     requireRootAndFuse();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chaosfs-fast-'));
@@ -262,16 +266,7 @@ describe('ChaosFS native path', () => {
     fs.chmodSync(s('shared'), 0o777);
     const before = counts();
     const script = ['touch shared/f', 'mkdir shared/d', 'mkfifo shared/p', 'ln -s f shared/l'].join(' && ');
-    const r = await run('setpriv', [
-      '--reuid',
-      '4321',
-      '--regid',
-      '4322',
-      '--clear-groups',
-      'sh',
-      '-c',
-      `cd ${mnt} && ${script}`,
-    ]);
+    const r = await asUser4321(`cd ${mnt} && ${script}`);
     assert.equal(r.code, 0, r.stderr);
     for (const name of ['f', 'd', 'p', 'l']) {
       const st = fs.lstatSync(s('shared', name));
@@ -285,16 +280,7 @@ describe('ChaosFS native path', () => {
     fs.mkdirSync(s('sg'), { mode: 0o777 });
     fs.chownSync(s('sg'), 0, 4400);
     fs.chmodSync(s('sg'), 0o2777);
-    const r = await run('setpriv', [
-      '--reuid',
-      '4321',
-      '--regid',
-      '4322',
-      '--clear-groups',
-      'sh',
-      '-c',
-      `cd ${mnt}/sg && touch f && mkdir d`,
-    ]);
+    const r = await asUser4321(`cd ${mnt}/sg && touch f && mkdir d`);
     assert.equal(r.code, 0, r.stderr);
     const f = fs.lstatSync(s('sg/f'));
     const d = fs.lstatSync(s('sg/d'));
