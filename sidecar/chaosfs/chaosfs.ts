@@ -158,6 +158,8 @@ export class ChaosFs {
       this.rules.clear();
       this.guard.close();
       clearInterval(this.alive);
+      // The invalidation the clear started works on the session: let it finish before it is freed.
+      await this.settled();
       await this.session.close(at);
       fs.closeSync(this.rootFd);
     })();

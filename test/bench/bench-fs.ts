@@ -3,7 +3,8 @@
  * passthrough_ll (built here from Debian's libfuse3-dev examples), all over one tmpfs backing, in
  * interleaved rounds (every row runs on every target once per round; medians of the rounds). The
  * binding runs with no rule, with a rule on `**\/*.sst` (10% of reads, shown to JS) and with a rule
- * that every call matches and that shows every call to JS. Then the native delays' accuracy.
+ * that every call matches and that shows every call to JS; ChaosFS itself (the `chaosfs mount` worker,
+ * rules through its control socket) with the same three. Then the native delays' accuracy.
  *
  * Needs root (mounts). Run: npm run build:ts && npm run bench:fs
  * Sizes: BENCH_FS_SEQ_MB=128 BENCH_FS_RAND_MB=16 (per fio job, 2 jobs) BENCH_FS_FILES=2000
@@ -17,6 +18,8 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OPS, type NativeRule } from '../../native/fuse-native/index';
+import type { RuleInput } from '../../sidecar/api/fault-spec';
+import { request } from '../../sidecar/control/client';
 import { forceUnmountUnder, isMounted } from '../support/mounts';
 import { fmt, loadLine, mean, median, pad, pct } from './bench-util';
 
@@ -35,6 +38,17 @@ const RULES: Record<string, NativeRule[]> = {
   none: [],
   sst: [{ ops: ['read'], glob: '**/*.sst', percent: 10, js: true }],
   all: [{ ops: OPS, js: true }],
+};
+
+/**
+ * The same three for ChaosFS, as fault rules: a 0 ms latency with `times` is kept in JS (`times` is
+ * counted there), so each rule crosses into JS on exactly the calls it matches, and changes nothing.
+ */
+const JS_NOOP = { action: 'latency', delay: '0ms', times: 1e15 } as const;
+const CHAOSFS_RULES: Record<string, RuleInput[]> = {
+  'cfs-none': [],
+  'cfs-sst': [{ ...JS_NOOP, methods: ['read'], path: '**/*.sst', percent: 10 }],
+  'cfs-all': [JS_NOOP],
 };
 
 interface Target {
@@ -227,6 +241,29 @@ async function startBinding(key: string, rules: NativeRule[]): Promise<Target> {
   return t;
 }
 
+/** A ChaosFS worker (`chaosfs mount`), its rules set through its control socket. */
+async function startChaosFs(key: string, rules: RuleInput[]): Promise<Target> {
+  const cli = path.join(__dirname, '../../sidecar/cli.js');
+  const socket = path.join(work, `${key}.sock`);
+  const t = await startFuse(key, `ChaosFS ${key}`, process.execPath, [
+    cli,
+    'mount',
+    '--source',
+    src,
+    '--mountpoint',
+    '{MNT}',
+    '--control',
+    socket,
+  ]);
+  for (let i = 0; i < 200 && !fs.existsSync(socket); i++) await sleep(25);
+  t.rules = async () => {
+    const reply = await request(socket, { op: 'rules.set', rules, replace: true });
+    if (!reply.ok) throw new Error(`${t.label}: ${reply.error.message}`);
+  };
+  await t.rules([]);
+  return t;
+}
+
 async function stopAll(): Promise<void> {
   for (const t of targets) {
     if (!t.child || t.child.exitCode !== null || t.child.signalCode !== null) continue;
@@ -341,6 +378,7 @@ async function main(): Promise<void> {
       '{MNT}',
     ]);
     for (const [key, rules] of Object.entries(RULES)) await startBinding(key, rules);
+    for (const [key, rules] of Object.entries(CHAOSFS_RULES)) await startChaosFs(key, rules);
     console.log(`bench:fs ${new Date().toISOString()} ${loadLine()}; ${REPS} interleaved rounds, medians`);
     console.log(
       `backing: tmpfs; bindfs: \`bindfs -f SRC MNT\`; passthrough_ll: Debian's example, default options`,
@@ -348,6 +386,7 @@ async function main(): Promise<void> {
     console.log(
       `fuse3 none: no rule; sst: ${JSON.stringify(RULES.sst)}; all: every op, every path, 100%, to JS`,
     );
+    console.log(`ChaosFS (cfs-*): the same as fault rules: ${JSON.stringify(CHAOSFS_RULES)}`);
     const results = new Map<string, Map<string, number[]>>();
     for (let rep = 0; rep < REPS; rep++) {
       for (const row of rows) {
@@ -359,7 +398,7 @@ async function main(): Promise<void> {
       }
     }
     const keys = targets.map((t) => t.key);
-    const widths = [10, 8, ...keys.map(() => 10), 10, 10, 10, 10];
+    const widths = [10, 8, ...keys.map(() => 10), 10, 10, 10, 10, 10, 10, 10, 10];
     console.log(
       '\n' +
         pad(
@@ -371,6 +410,10 @@ async function main(): Promise<void> {
             'none/ptll',
             'sst/none',
             'all/none',
+            'cfs/bfs',
+            'cfs/ptll',
+            'csst/cfs',
+            'call/cfs',
           ],
           widths,
         ),
@@ -388,6 +431,10 @@ async function main(): Promise<void> {
             ratio('none', 'passthrough_ll'),
             ratio('sst', 'none'),
             ratio('all', 'none'),
+            ratio('cfs-none', 'bindfs'),
+            ratio('cfs-none', 'passthrough_ll'),
+            ratio('cfs-sst', 'cfs-none'),
+            ratio('cfs-all', 'cfs-none'),
           ],
           widths,
         ),
