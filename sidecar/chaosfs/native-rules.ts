@@ -6,7 +6,10 @@
  *   writes, an attribute override only replies with attributes, ...);
  * - a plain delay (latency without jitter, times or seed) is served natively and never reaches JS;
  * - the percent is drawn in C, except for a rule with a seed, whose draws JS makes (reproducible);
- * - while a diskFull rule is on, statfs reaches JS (`df` shows what is left, whatever its methods).
+ * - while a diskFull rule is on, statfs reaches JS (`df` shows what is left, whatever its methods);
+ * - a size override makes its files' opens direct_io (a rule on read/write that never fires: the binding
+ *   opens direct_io what such a rule could match), else the kernel would cut reads at the size it was
+ *   told and the app would read less than the file holds.
  *
  * `slots[k]` says what native rule k stands for, so that a call shown to JS with `rules: [k, ...]`
  * finds its rules without filtering again. Over the binding's 64 rules, one catch-all rule sends every
@@ -36,7 +39,9 @@ export type Slot =
   /** A plain delay served natively: JS only reads its counters. */
   | { kind: 'delay'; rule: ActiveRule }
   /** statfs, for the free space a diskFull rule reports. */
-  | { kind: 'space' };
+  | { kind: 'space' }
+  /** Never fires: only turns the page cache off for what it could match. */
+  | { kind: 'uncached' };
 
 export interface Compiled {
   rules: NativeRule[];
@@ -69,6 +74,10 @@ export function compile(active: readonly ActiveRule[]): Compiled {
       const drawn = rule.seed === undefined;
       rules.push({ ...base, percent: drawn ? rule.percent : 100, js: true });
       slots.push({ kind: 'js', rule: r, drawn });
+    }
+    if (rule.action === 'attrOverride' && rule.attr.size !== undefined) {
+      rules.push({ ops: ['read', 'write'], glob: rule.path, percent: 0 });
+      slots.push({ kind: 'uncached' });
     }
   }
   if (active.some((r) => r.rule.action === 'diskFull')) {

@@ -120,6 +120,16 @@ describe('ChaosFS fault kinds', () => {
     assert.equal(fs.statSync(path.join(c.src, 'notes.txt')).size, 4);
   });
 
+  it('attrOverride: a smaller size changes what stat says, not what a read returns', async () => {
+    // The kernel cuts cached reads at the size it was told; the file is opened direct_io instead.
+    fs.writeFileSync(path.join(c.src, 'long.txt'), 'the whole text');
+    await set([{ action: 'attrOverride', path: 'long.txt', attr: { size: 3 } }]);
+    const r = spawnSync('sh', ['-c', `stat -c %s ${m('long.txt')} && cat ${m('long.txt')}`], {
+      encoding: 'utf8',
+    });
+    assert.equal(r.stdout, '3\nthe whole text', r.stderr);
+  });
+
   it('mistake: read corruption stays within maxOccurrences x maxLength, and the backing is intact', async () => {
     const data = crypto.randomBytes(64 * 1024);
     fs.writeFileSync(path.join(c.src, 'm.dat'), data);
