@@ -1,24 +1,16 @@
 /**
- * The system calls ChaosFS and the daemon need that Node's fs lacks: utimensat with nanoseconds, UTIME_NOW and
- * UTIME_OMIT; mknod; the l*xattr calls; and openat2. They come from the project's N-API addons (native/addon/fsops.c, utimens.c),
- * loaded on first use so that a file system that never sees these calls never needs it.
+ * The system calls the daemon and the control server need that Node's fs lacks: openat2 and
+ * SO_PEERCRED. They come from the project's N-API addon (native/addon/fsops.c), loaded on first use.
+ * (ChaosFS's own calls are made in C by its FUSE binding, native/fuse-native.)
  *
- * All are synchronous: each is one short syscall on a local backing file, and they are rare.
+ * All are synchronous: each is one short syscall, and they are rare.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ROOT } from '../paths';
 import { O_PATH } from './backing';
-import { utimensat as kernelUtimensat, type TimeSpec } from '../kernel/utimens';
-
-export type { TimeSpec };
 
 interface Addon {
-  mknod(path: string, mode: number, dev: number): void;
-  lgetxattr(path: string, name: string): Buffer;
-  lsetxattr(path: string, name: string, value: Buffer, flags: number): void;
-  llistxattr(path: string): string[];
-  lremovexattr(path: string, name: string): void;
   openat2(dirfd: number, path: string, flags: number, resolve: number): number;
   peerCred(fd: number): PeerCred;
 }
@@ -37,23 +29,6 @@ function load(): Addon {
   ) as Addon;
   return addon;
 }
-
-/** Sets both times of a name without following a final symlink. */
-export function utimensat(target: string, atime: TimeSpec, mtime: TimeSpec): void {
-  kernelUtimensat(target, atime, mtime, { noFollow: true });
-}
-
-export function mknod(target: string, mode: number, dev: number): void {
-  load().mknod(target, mode, dev);
-}
-
-export const xattr = {
-  get: (target: string, name: string): Buffer => load().lgetxattr(target, name),
-  set: (target: string, name: string, value: Buffer, flags: number): void =>
-    load().lsetxattr(target, name, value, flags),
-  list: (target: string): string[] => load().llistxattr(target),
-  remove: (target: string, name: string): void => load().lremovexattr(target, name),
-};
 
 /** SO_PEERCRED of a connected unix socket. */
 export function peerCred(fd: number): PeerCred {
