@@ -20,7 +20,7 @@ export interface Attached {
   belowMntId: number;
 }
 
-export interface InjectionKernel {
+export interface InjectionSteps {
   /** Puts the FUSE mount at `staging` (daemon's namespace) over volumePath in nsPid's namespace. */
   attach(nsPid: number, volumePath: string, staging: string): Promise<Attached>;
   /** Moves the targets' fds and cwds under volumePath from mount `fromMntId` onto what nsPid sees there now. */
