@@ -36,7 +36,7 @@ import {
   sameNamespace,
   type NamespaceId,
 } from './holders';
-import { isWorker, startTimeOf, startWorker, stopWorker } from './worker';
+import { isWorker, startTimeOf, stopWorker } from './worker';
 import { openDirInRoot } from '../chaosfs/syscalls';
 import { RuleExpiry, withIds, type ExpiringRuleStatus } from './rule-expiry';
 import { refuseHostWide } from './request-checks';
@@ -216,7 +216,7 @@ export class Daemon {
       // above gives the friendly message; this closes the race after it). The worker reaches the
       // volume through this fd, and recovery swaps fds back onto it.
       live.originalFd = openDirInRoot(root, volumePath);
-      const worker = await startWorker({
+      const worker = await this.opts.steps.startWorker({
         source: `/proc/${process.pid}/fd/${live.originalFd}`,
         staging: record.staging,
         socket: record.workerSocket,

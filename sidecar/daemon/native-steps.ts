@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FdSwapPartialError, swapFds, type SwapReport } from '../kernel/fdswap';
 import type { Attached, InjectionSteps, SwapSummary } from './steps';
 import { mounts } from './mount-table';
+import { startWorker, type StartedWorker, type WorkerOptions } from './worker';
 
 const run = promisify(execFile);
 
@@ -72,6 +73,10 @@ async function swap(o: Parameters<typeof swapFds>[0]): Promise<SwapSummary> {
 }
 
 export class NativeSteps implements InjectionSteps {
+  startWorker(opts: WorkerOptions): Promise<StartedWorker> {
+    return startWorker(opts);
+  }
+
   async attach(nsPid: number, volumePath: string, staging: string): Promise<Attached> {
     const r = await attachMount({ pid: nsPid, path: volumePath, source: staging });
     return { mntId: r.mntId, belowMntId: r.belowMntId };
