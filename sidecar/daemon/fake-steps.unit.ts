@@ -174,7 +174,7 @@ async function startFakeWorker(
   fs.mkdirSync(opts.staging, { recursive: true, mode: 0o700 });
   fs.mkdirSync(path.dirname(opts.socket), { recursive: true, mode: 0o700 });
   const log = fs.openSync(opts.logFile, 'a', 0o600);
-  const child = spawn(process.execPath, [__filename, opts.source, opts.socket], {
+  const child = spawn(process.execPath, [__filename, '--source', opts.source, '--control', opts.socket], {
     stdio: ['ignore', log, log],
   });
   fs.closeSync(log);
@@ -210,4 +210,5 @@ function runFakeWorker(source: string, socket: string): void {
   process.on('SIGTERM', () => server.close(() => process.exit(0)));
 }
 
-if (require.main === module) runFakeWorker(process.argv[2], process.argv[3]);
+// Argv as the real worker's (`--source S --control C`): isWorker knows a worker by its `--control`.
+if (require.main === module) runFakeWorker(process.argv[3], process.argv[5]);
