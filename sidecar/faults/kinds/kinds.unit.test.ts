@@ -174,10 +174,11 @@ describe('fault kinds', () => {
       assert.ok(changedSome > 200, 'the runs vary in length');
     });
 
+    const zeros = (maxOccurrences: number, maxLength: number) =>
+      mistake(rule({ action: 'mistake', mistake: { filling: 'zero', maxOccurrences, maxLength } }));
+
     it('fills with zeros where it picks, exactly as the random source says, and leaves an empty buffer alone', () => {
-      const f = mistake(
-        rule({ action: 'mistake', mistake: { filling: 'zero', maxOccurrences: 2, maxLength: 4 } }),
-      );
+      const f = zeros(2, 4);
       const data = Buffer.from('abcdefghij');
       // One occurrence (0.4 * 2 < 1), of length 1 + floor(0.5 * 4) = 3, starting at floor(0.3 * 8) = 2.
       f.write!(call('write'), data, context(sequence(0.4, 0.5, 0.3)));
@@ -188,9 +189,7 @@ describe('fault kinds', () => {
     });
 
     it('never picks a run past the end of a short buffer', () => {
-      const f = mistake(
-        rule({ action: 'mistake', mistake: { filling: 'zero', maxOccurrences: 1, maxLength: 100 } }),
-      );
+      const f = zeros(1, 100);
       const data = Buffer.from('xyz');
       f.read!(call('read'), data, context(sequence(0.99, 0.99, 0.99)));
       assert.equal(data.toString('latin1'), '\0\0\0');
