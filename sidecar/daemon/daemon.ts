@@ -21,7 +21,7 @@ import { ControlError, type ControlRequest, type Target } from '../api/control';
 import { parseRules, type RuleInput } from '../api/fault-spec';
 import { request } from '../control/client';
 import type { RuleStatus } from '../faults/rule-set';
-import type { InjectionKernel, SwapSummary } from './kernel';
+import type { InjectionSteps, SwapSummary } from './steps';
 import { Journal, type InjectionRecord } from './journal';
 import { mountTable, mountTableDiff, mounts } from './mount-table';
 import { FS_TYPE } from '../chaosfs/chaosfs';
@@ -36,7 +36,7 @@ import {
   sameNamespace,
   type NamespaceId,
 } from './holders';
-import { isWorker, startTimeOf, startWorker, stopWorker } from './worker';
+import { isWorker, startTimeOf, stopWorker } from './worker';
 import { openDirInRoot } from '../chaosfs/syscalls';
 import { RuleExpiry, withIds, type ExpiringRuleStatus } from './rule-expiry';
 import { refuseHostWide } from './request-checks';
@@ -45,7 +45,7 @@ export interface DaemonOptions {
   stateDir: string;
   /** Where worker sockets and staging mounts live (in the daemon's own mount namespace). */
   runDir: string;
-  kernel: InjectionKernel;
+  steps: InjectionSteps;
   log: (event: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -216,7 +216,7 @@ export class Daemon {
       // above gives the friendly message; this closes the race after it). The worker reaches the
       // volume through this fd, and recovery swaps fds back onto it.
       live.originalFd = openDirInRoot(root, volumePath);
-      const worker = await startWorker({
+      const worker = await this.opts.steps.startWorker({
         source: `/proc/${process.pid}/fd/${live.originalFd}`,
         staging: record.staging,
         socket: record.workerSocket,
@@ -234,7 +234,7 @@ export class Daemon {
       // Journaled before the step: a crash mid-attach leaves a record that makes recovery look.
       this.journal.record(id, 'attached');
       record.step = 'attached';
-      const attached = await this.opts.kernel.attach(record.nsPid, volumePath, record.staging);
+      const attached = await this.opts.steps.attach(record.nsPid, volumePath, record.staging);
       await failpoint('inject:mounted', this.opts.log);
       record.fuseMntId = attached.mntId;
       record.belowMntId = attached.belowMntId;
@@ -249,7 +249,7 @@ export class Daemon {
       this.journal.record(id, 'swapped');
       record.step = 'swapped';
       // Every process of the namespace now, not only those seen when the request came in.
-      live.lastSwap = await this.opts.kernel.swapIn(
+      live.lastSwap = await this.opts.steps.swapIn(
         this.processes(record),
         volumePath,
         attached.belowMntId,
@@ -386,7 +386,7 @@ export class Daemon {
       // 2. Detach first, lazily: from then on a path opened in the namespace (a worker forked a moment
       // ago, a file opened between two swap passes) reaches the original volume, never ChaosFS again;
       // what is already open on ChaosFS keeps working and is moved back in 3.
-      await attempt('detach', () => this.opts.kernel.detach(nsPid, r.volumePath, fuseMntId));
+      await attempt('detach', () => this.opts.steps.detach(nsPid, r.volumePath, fuseMntId));
       // 3. Fds back onto the original volume: through our fd of it or the worker's root fd, or, with
       // worker and daemon both dead, beneath the namespace's root where the detach uncovered it.
       await attempt('swap back', () =>
@@ -401,7 +401,7 @@ export class Daemon {
     const held = this.held(r, fuseMntId);
     if (held.length === 0) {
       if (r.workerPid) await attempt('stop worker', () => stopWorker(this.workerIdentity(r)!));
-      await attempt('staging cleanup', async () => this.opts.kernel.unmountStaging(r.staging));
+      await attempt('staging cleanup', async () => this.opts.steps.unmountStaging(r.staging));
       if (r.workerPid) this.workers.delete(r.workerPid);
       if (live.originalFd !== undefined) fs.closeSync(live.originalFd);
       live.originalFd = undefined;
@@ -435,7 +435,7 @@ export class Daemon {
     // A process that forks while its parent is being swapped inherits fds still on ChaosFS: a few
     // passes, each over what holds the mount then, until a pass finds nothing left to move.
     for (let pass = 0; pass < 3; pass++) {
-      const s = await this.opts.kernel.swapOut(
+      const s = await this.opts.steps.swapOut(
         this.processesToSwapBack(r, fuseMntId),
         r.volumePath,
         fuseMntId,
@@ -463,7 +463,7 @@ export class Daemon {
           `${r.volumePath} in the target is on mount ${mnt}, not the original volume (mount ${r.belowMntId})`,
         );
       }
-      const s = await this.opts.kernel.swapOut(
+      const s = await this.opts.steps.swapOut(
         this.processesToSwapBack(r, fuseMntId),
         r.volumePath,
         fuseMntId,

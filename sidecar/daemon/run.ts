@@ -1,7 +1,7 @@
 /** `chaosfs daemon`: recover what the journal says is still on, then serve the control socket. */
 import { ControlServer } from '../control/server';
 import { Daemon } from './daemon';
-import { NativeKernel } from './native-kernel';
+import { NativeSteps } from './native-steps';
 
 export interface RunOptions {
   socket: string;
@@ -21,7 +21,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   const daemon = new Daemon({
     stateDir: opts.stateDir,
     runDir: opts.runDir,
-    kernel: new NativeKernel(),
+    steps: new NativeSteps(),
     log,
   });
   const leftovers = await daemon.recoverLeftovers();

@@ -24,12 +24,14 @@ function mountedHere(dir: string): boolean {
   return mounts('self').some((m) => m.mountpoint === dir && m.fstype === FS_TYPE);
 }
 
-export async function startWorker(opts: {
+export interface WorkerOptions {
   source: string;
   staging: string;
   socket: string;
   logFile: string;
-}): Promise<StartedWorker> {
+}
+
+export async function startWorker(opts: WorkerOptions): Promise<StartedWorker> {
   fs.mkdirSync(opts.staging, { recursive: true, mode: 0o700 });
   fs.mkdirSync(path.dirname(opts.socket), { recursive: true, mode: 0o700 });
   const log = fs.openSync(opts.logFile, 'a', 0o600);

@@ -4,18 +4,18 @@
  */
 import type { RuleOf } from '../../api/fault-spec';
 import type { Fault } from '../fault';
-import { wait } from '../wait';
+import { systemClock, type Clock } from '../wait';
 
-export function bandwidth(rule: RuleOf<'bandwidth'>): Fault {
+export function bandwidth(rule: RuleOf<'bandwidth'>, clock: Clock = systemClock): Fault {
   let cursor = 0; // ms timestamp at which the cap's capacity is next free
   return {
     async before(call, { signal }) {
       const bytes = call.length ?? 0;
       if (bytes === 0) return;
-      const now = performance.now();
+      const now = clock.now();
       const start = Math.max(now, cursor);
       cursor = start + (bytes / rule.rate) * 1000;
-      await wait(cursor - now, signal);
+      await clock.wait(cursor - now, signal);
     },
   };
 }

@@ -5,8 +5,9 @@ import { promisify } from 'node:util';
 import { attachMount, detachMount } from '../kernel/mount';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FdSwapPartialError, swapFds, type SwapReport } from '../kernel/fdswap';
-import type { Attached, InjectionKernel, SwapSummary } from './kernel';
+import type { Attached, InjectionSteps, SwapSummary } from './steps';
 import { mounts } from './mount-table';
+import { startWorker, type StartedWorker, type WorkerOptions } from './worker';
 
 const run = promisify(execFile);
 
@@ -71,7 +72,11 @@ async function swap(o: Parameters<typeof swapFds>[0]): Promise<SwapSummary> {
   return summarize({ ...first, processes: [...done, ...waiting] });
 }
 
-export class NativeKernel implements InjectionKernel {
+export class NativeSteps implements InjectionSteps {
+  startWorker(opts: WorkerOptions): Promise<StartedWorker> {
+    return startWorker(opts);
+  }
+
   async attach(nsPid: number, volumePath: string, staging: string): Promise<Attached> {
     const r = await attachMount({ pid: nsPid, path: volumePath, source: staging });
     return { mntId: r.mntId, belowMntId: r.belowMntId };

@@ -1,7 +1,11 @@
 /**
- * What the daemon needs from the kernel side (native/ helpers, through sidecar/kernel/ wrappers), as
- * one interface: the daemon's steps read as a sequence, and each step can be tested on its own.
+ * The steps of an injection that touch the world outside the daemon — the ChaosFS worker (FUSE) and
+ * the kernel (native/ helpers, through sidecar/kernel/ wrappers) — as one interface: the daemon's
+ * steps read as a sequence, native-steps.ts does them for real, and the daemon's unit tests
+ * (daemon.unit.test.ts) run it against fake ones, without root or /dev/fuse.
  */
+import type { StartedWorker, WorkerOptions } from './worker';
+
 export interface SwapSummary {
   /** Fds (and cwds) moved, over every process. */
   swapped: number;
@@ -20,7 +24,12 @@ export interface Attached {
   belowMntId: number;
 }
 
-export interface InjectionKernel {
+export interface InjectionSteps {
+  /**
+   * Starts the ChaosFS worker over `source`, mounted at `staging` (daemon's namespace), serving the
+   * control protocol on `socket`; resolves once it answers there.
+   */
+  startWorker(opts: WorkerOptions): Promise<StartedWorker>;
   /** Puts the FUSE mount at `staging` (daemon's namespace) over volumePath in nsPid's namespace. */
   attach(nsPid: number, volumePath: string, staging: string): Promise<Attached>;
   /** Moves the targets' fds and cwds under volumePath from mount `fromMntId` onto what nsPid sees there now. */

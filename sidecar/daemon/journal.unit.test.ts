@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Journal } from '../../sidecar/daemon/journal';
+import { Journal } from './journal';
 
 describe('journal compaction', () => {
   let dir: string;
@@ -65,5 +65,23 @@ describe('journal compaction', () => {
       lines().map((l) => l.id),
       ['inj-left'],
     );
+  });
+  it('replays a torn last line as absent, and compacts to a file only root can read, whatever the umask', () => {
+    const j = new Journal(dir);
+    j.record('inj-a', 'begun', { volumePath: '/a', nsPid: 10 });
+    fs.appendFileSync(path.join(dir, 'journal.jsonl'), '{"id":"inj-a","step":"attac');
+    assert.deepEqual(
+      j.replay().map((r) => [r.id, r.step]),
+      [['inj-a', 'begun']],
+    );
+    const umask = process.umask(0);
+    try {
+      j.compact();
+    } finally {
+      process.umask(umask);
+    }
+    j.close();
+    assert.equal(fs.statSync(path.join(dir, 'journal.jsonl')).mode & 0o777, 0o600);
+    assert.deepEqual(fs.readdirSync(dir), ['journal.jsonl'], 'no temporary file is left');
   });
 });
