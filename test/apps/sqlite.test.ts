@@ -8,9 +8,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { requireRootAndFuse } from '../support/root';
-import { testDaemon, type TestDaemon } from '../support/daemon';
-import { assertRecovered, cli, lines, startNamespace, until, type Namespace } from './support';
+import { assertRecovered, cli, lines, until, useAppNamespace } from './support';
 
 /** The writer: python3's sqlite3 module (the system's libsqlite3), one connection for its whole life. */
 const WRITER = `
@@ -41,22 +39,10 @@ while not os.path.exists(os.path.join(out, "stop")):
 
 describe('applications: SQLite under a 2% EIO write fault', function () {
   this.timeout(90_000);
-  let d: TestDaemon;
-  let ns: Namespace;
-
-  beforeEach(async () => {
-    requireRootAndFuse();
-    d = testDaemon();
-    await d.start();
-    ns = await startNamespace();
-  });
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') process.stderr.write(`daemon log:\n${d.log().slice(-6000)}\n`);
-    await ns?.kill();
-    await d.cleanup();
-  });
+  const current = useAppNamespace();
 
   it('integrity_check ok, every acknowledged commit present, the writer goes on after recover', async () => {
+    const { d, ns } = current;
     const before = ns.mountTable();
     const O = ns.outside;
     const db = path.join(ns.volume, 'app.db');
