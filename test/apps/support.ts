@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -203,6 +204,18 @@ export function lines(file: string): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * A TCP port on 127.0.0.1 no one listens on now. Apps share the host's network (the namespace is a
+ * mount namespace only), so each case takes ports of its own; for a unix socket it is just a name.
+ */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 /** Runs kubectl-iochaos; on an unexpected exit code, fails with its stderr and the daemon's log. */
