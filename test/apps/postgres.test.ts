@@ -7,10 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { requireRootAndFuse } from '../support/root';
 import { mounts } from '../support/mounts';
-import { testDaemon, type TestDaemon } from '../support/daemon';
-import { assertRecovered, cli, startNamespace, until, type Namespace } from './support';
+import { assertRecovered, cli, until, useAppNamespace } from './support';
 import {
   assertAmcheckClean,
   assertBalancesConsistent,
@@ -23,30 +21,21 @@ import {
 
 describe('applications: PostgreSQL 15 with pgbench', function () {
   this.timeout(180_000);
-  let d: TestDaemon;
-  let ns: Namespace;
   let pg: Cluster | undefined;
   const sessions: Session[] = [];
+  const current = useAppNamespace({
+    owner: 'postgres',
+    failureLog: () => `postgres log:\n${pg?.log().slice(-4000)}`,
+  });
 
   beforeEach(async () => {
-    requireRootAndFuse();
-    d = testDaemon();
-    await d.start();
-    ns = await startNamespace({ owner: 'postgres' });
-    pg = await startCluster(ns);
+    pg = await startCluster(current.ns);
     const init = await pg.pgbench(['-i', '-s', '1', '-q'], 'init');
     assert.equal(init.code, 0, init.out);
   });
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') {
-      process.stderr.write(
-        `daemon log:\n${d.log().slice(-6000)}\npostgres log:\n${pg?.log().slice(-4000)}\n`,
-      );
-    }
+  afterEach(() => {
     for (const s of sessions.splice(0)) s.end();
-    await ns?.kill();
     pg = undefined;
-    await d.cleanup();
   });
 
   const session = (name: string) => {
@@ -58,6 +47,7 @@ describe('applications: PostgreSQL 15 with pgbench', function () {
     pg!.sql(`SELECT pid FROM pg_stat_activity WHERE application_name = '${app}'`).map(Number);
 
   it('a write/fsync delay: backends forked during the injection work across recover, counts consistent, amcheck clean', async () => {
+    const { d, ns } = current;
     const before = ns.mountTable();
     const c = pg!;
     const early = session('before');
@@ -140,6 +130,7 @@ describe('applications: PostgreSQL 15 with pgbench', function () {
   });
 
   it('an fsync EIO makes PostgreSQL PANIC and restart its children during the injection: recover puts the new ones back', async () => {
+    const { d, ns } = current;
     const before = ns.mountTable();
     const c = pg!;
     const postmaster = c.postmaster;

@@ -6,20 +6,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
-import { lines, until, type Namespace } from './support';
+import { freePort, lines, until, type Namespace } from './support';
 
 const BIN = '/usr/lib/postgresql/15/bin';
-
-/** A port number no one listens on now: it names the unix socket, so two clusters never share one. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** An interactive psql session: one backend for its whole life, asked one statement at a time. */
 export class Session {

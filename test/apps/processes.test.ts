@@ -7,35 +7,22 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { requireRootAndFuse } from '../support/root';
-import { testDaemon, type TestDaemon } from '../support/daemon';
-import { assertRecovered, cli as runCli, lines, startNamespace, until, type Namespace } from './support';
+import { assertRecovered, cli as runCli, lines, until, useAppNamespace } from './support';
 
 describe('applications: processes that fork, exit, stat, rename and lock during an injection', function () {
   this.timeout(120_000);
-  let d: TestDaemon;
-  let ns: Namespace;
+  const current = useAppNamespace();
 
-  beforeEach(async () => {
-    requireRootAndFuse();
-    d = testDaemon();
-    await d.start();
-    ns = await startNamespace();
-  });
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') process.stderr.write(`daemon log:\n${d.log().slice(-6000)}\n`);
-    await ns?.kill();
-    await d.cleanup();
-  });
-
-  const cli = (expect: number, ...args: string[]) => runCli(d, expect, ...args);
+  const cli = (expect: number, ...args: string[]) => runCli(current.d, expect, ...args);
 
   /** A shell program in the namespace whose failed writes after `phase2` exists go to errors-after. */
-  const writerLoop = (body: string) => `while [ ! -e ${ns.outside}/stop ]; do ${body}; sleep 0.05; done`;
+  const writerLoop = (body: string) =>
+    `while [ ! -e ${current.ns.outside}/stop ]; do ${body}; sleep 0.05; done`;
   const failed = (what: string) =>
-    `{ [ -e ${ns.outside}/phase2 ] && echo "${what}" >> ${ns.outside}/errors-after; true; }`;
+    `{ [ -e ${current.ns.outside}/phase2 ] && echo "${what}" >> ${current.ns.outside}/errors-after; true; }`;
 
   it('a forking server: workers forked and files opened during the injection are put back', async () => {
+    const { d, ns } = current;
     const before = ns.mountTable();
     const V = ns.volume;
     const O = ns.outside;
@@ -60,6 +47,7 @@ describe('applications: processes that fork, exit, stat, rename and lock during 
   });
 
   it('the named target exits mid-injection: the injection lives on with the namespace, any pid of it recovers', async () => {
+    const { d, ns } = current;
     const before = ns.mountTable();
     const V = ns.volume;
     const O = ns.outside;
@@ -86,6 +74,7 @@ describe('applications: processes that fork, exit, stat, rename and lock during 
   });
 
   it('an app that stats its file by path under a 30% getattr/lookup EIO: writes work after recovery', async () => {
+    const { d, ns } = current;
     const before = ns.mountTable();
     const V = ns.volume;
     const O = ns.outside;
@@ -107,6 +96,7 @@ describe('applications: processes that fork, exit, stat, rename and lock during 
   });
 
   it('files renamed and unlinked while open during the injection go back to the same files', async () => {
+    const { d, ns } = current;
     const before = ns.mountTable();
     const V = ns.volume;
     const O = ns.outside;
@@ -141,6 +131,7 @@ describe('applications: processes that fork, exit, stat, rename and lock during 
   });
 
   it('never says "recovered" while a file is left: names it, exits 1, status shows it, a second recover finishes', async () => {
+    const { d, ns } = current;
     const before = ns.mountTable();
     const V = ns.volume;
     const O = ns.outside;

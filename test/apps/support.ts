@@ -8,11 +8,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mounts } from '../support/mounts';
-import type { TestDaemon } from '../support/daemon';
+import { requireRootAndFuse } from '../support/root';
+import { testDaemon, type TestDaemon } from '../support/daemon';
 
 export interface Namespace {
   /** The anchor: a process of the namespace that does nothing else (the tests name others too). */
@@ -204,9 +206,51 @@ export function lines(file: string): string[] {
   }
 }
 
+/**
+ * A TCP port on 127.0.0.1 no one listens on now. Apps share the host's network (the namespace is a
+ * mount namespace only), so each case takes ports of its own; for a unix socket it is just a name.
+ */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 /** Runs kubectl-iochaos; on an unexpected exit code, fails with its stderr and the daemon's log. */
 export function cli(d: TestDaemon, expect: number, ...args: string[]) {
   const r = d.cli(...args);
   assert.equal(r.status, expect, `${args.join(' ')}: ${r.stderr}\ndaemon log:\n${d.log().slice(-4000)}`);
   return r;
+}
+
+/** What every application case runs against: a daemon of its own and a fresh namespace. */
+export interface AppCase {
+  d: TestDaemon;
+  ns: Namespace;
+}
+
+/**
+ * Registers the hooks every application suite needs: before each case a daemon and a namespace
+ * (`owner` as in startNamespace), after it both gone, with the daemon's log (and `failureLog`, the
+ * app's own) printed when the case failed. The returned object holds the current case's pair.
+ */
+export function useAppNamespace(opts: { owner?: string; failureLog?: () => string } = {}): AppCase {
+  const app = {} as AppCase;
+  beforeEach(async () => {
+    requireRootAndFuse();
+    app.d = testDaemon();
+    await app.d.start();
+    app.ns = await startNamespace({ owner: opts.owner });
+  });
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed') {
+      process.stderr.write(`daemon log:\n${app.d?.log().slice(-6000)}\n${opts.failureLog?.() ?? ''}\n`);
+    }
+    await app.ns?.kill();
+    await app.d?.cleanup();
+    Object.assign(app, { d: undefined, ns: undefined });
+  });
+  return app;
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireRootAndFuse } from '../support/root';
-import { testDaemon, type TestDaemon } from '../support/daemon';
+import { journaledWorkerPids, testDaemon, type TestDaemon } from '../support/daemon';
 import { startTarget, type Target } from '../support/target';
 import { noChaosFsMountsIn } from '../support/mounts';
 import { until } from '../support/until';
@@ -92,15 +92,8 @@ describe('recovery after crashes', () => {
     const status = JSON.parse(d.cli('status', '-o', 'json').stdout)[0].result.injections[0];
     const workerLog = fs.readdirSync(`${d.dir}/state`).find((f) => f.endsWith('.worker.log'))!;
     assert.ok(workerLog.startsWith(status.id));
-    const worker = Number(
-      fs
-        .readFileSync(`${d.dir}/state/journal.jsonl`, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l))
-        .find((l) => l.workerPid)!.workerPid,
-    );
-    process.kill(worker, 'SIGKILL');
+    const [worker] = journaledWorkerPids(d);
+    process.kill(worker!, 'SIGKILL');
     await until('the daemon recovered and verified it', () => d.log().includes('"event":"recovered"'));
     assert.deepEqual(t.mountTable(), before);
     assert.equal((await t.ask({ op: 'append', data: 'fine' })).ok, true);

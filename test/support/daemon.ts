@@ -104,3 +104,13 @@ export function testDaemon(opts: { wrap?: string[] } = {}): TestDaemon {
   };
   return d;
 }
+
+/** The worker pids the daemon's journal names (what a test SIGKILLs to play a crashed worker). */
+export function journaledWorkerPids(d: TestDaemon): number[] {
+  return fs
+    .readFileSync(path.join(d.dir, 'state', 'journal.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { workerPid?: number })
+    .flatMap((l) => (l.workerPid ? [l.workerPid] : []));
+}
