@@ -113,12 +113,18 @@ static void parse_args(int argc, char **argv, struct args *a)
 		usage("detach needs --mnt-id (the mnt_id that attach printed)");
 }
 
-/* The mount id of an open fd, from /proc/self/fdinfo: works on a dead FUSE mount. */
+/*
+ * Our own /proc/self, opened before setns() and chroot(): after them "/proc" is the target's, a
+ * procfs of its pid namespace (where we have no "self") or whatever the app mounted there.
+ */
+static int self_procfd = -1;
+
+/* The mount id of an open fd, from our own fdinfo: works on a dead FUSE mount. */
 static int mount_id_from_fdinfo(int fd, int *mnt_id)
 {
 	char name[64], buf[512];
-	snprintf(name, sizeof name, "/proc/self/fdinfo/%d", fd);
-	int f = open(name, O_RDONLY | O_CLOEXEC);
+	snprintf(name, sizeof name, "fdinfo/%d", fd);
+	int f = openat(self_procfd, name, O_RDONLY | O_CLOEXEC);
 	if (f < 0)
 		return -1;
 	ssize_t n = read(f, buf, sizeof buf - 1);
@@ -199,11 +205,12 @@ static int try_look_at_path(const struct args *a, int rootfd, int mountinfo_fd, 
 	if (fstat(t->pathfd, &st) != 0) {
 		/* A FUSE mount whose worker died answers nothing (ENOTCONN), and it is exactly what
 		 * recovery must take off: its mount id comes from fdinfo, which asks no file system. */
-		if (errno == ENOTCONN && mount_id_from_fdinfo(t->pathfd, &t->mnt_id) == 0) {
+		int err = errno;
+		if (err == ENOTCONN && mount_id_from_fdinfo(t->pathfd, &t->mnt_id) == 0) {
 			t->mount_point = 1;
 			goto find;
 		}
-		return problem(why, EXIT_FAILED, "fstat %s: %s", a->path, strerror(errno));
+		return problem(why, EXIT_FAILED, "fstat %s: %s", a->path, strerror(err));
 	}
 	if (!S_ISDIR(st.st_mode))
 		return problem(why, EXIT_REFUSED, "PATH %s in pid %d's namespace is not a directory",
@@ -252,6 +259,9 @@ int main(int argc, char **argv)
 	if (nsfd < 0 || rootfd < 0 || mifd < 0)
 		die(EXIT_FAILED, "cannot open /proc/%d/{ns/mnt,root,mountinfo}: %s", a.pid,
 		    strerror(errno));
+	self_procfd = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (self_procfd < 0)
+		die(EXIT_FAILED, "cannot open /proc/self: %s", strerror(errno));
 
 	int treefd = -1;
 	struct mountinfo src = {0};
