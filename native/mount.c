@@ -232,6 +232,31 @@ static void look_at_path(const struct args *a, int rootfd, int mountinfo_fd, str
 		die(why.code, "%s", why.msg);
 }
 
+/*
+ * The app renamed or replaced PATH (or a directory above it) between our look and move_mount: our
+ * mount landed on the directory we opened, wherever it is now, and PATH no longer leads to it. It is
+ * taken off again through our fd of it (never by a path the app controls), unless something was
+ * mounted on it meanwhile: that is someone else's, and both are left for a person to look at.
+ */
+static void take_back(const struct args *a, int treefd, int ours, int mifd, const char *what)
+	__attribute__((noreturn));
+static void take_back(const struct args *a, int treefd, int ours, int mifd, const char *what)
+{
+	struct mountinfo child;
+	if (mountinfo_find_child(mifd, ours, &child) == 0)
+		die(EXIT_FAILED, "PATH %s changed while mnt %d was moved onto it (%s), and mnt %d is "
+		    "mounted on it: left as is, inspect /proc/%d/mountinfo", a->path, ours, what,
+		    child.id, a->pid);
+	char fdname[32];
+	snprintf(fdname, sizeof fdname, "fd/%d", treefd);
+	if (fchdir(self_procfd) != 0 || umount2(fdname, MNT_DETACH) != 0)
+		die(EXIT_FAILED, "PATH %s changed while mnt %d was moved onto it (%s), and taking it "
+		    "off again failed: %s; inspect /proc/%d/mountinfo", a->path, ours, what,
+		    strerror(errno), a->pid);
+	die(EXIT_REFUSED, "PATH %s changed while the mount was moved onto it (%s): the mount was "
+	    "taken off again; nothing is injected", a->path, what);
+}
+
 static void print_top(struct jbuf *b, const struct top *t)
 {
 	jb_fmt(b, "\"mnt_id\":%d,\"fstype\":", t->mnt_id);
@@ -328,13 +353,14 @@ int main(int argc, char **argv)
 			    a.path, a.pid, strerror(errno));
 		}
 		struct top now;
-		look_at_path(&a, rootfd, mifd, &now);
-		if (now.mi.major != src.major || now.mi.minor != src.minor) {
-			/* Someone raced us; only take off what is certainly ours. */
-			die(EXIT_FAILED, "after move_mount the top mount at %s is mnt %d (%s), not "
-			    "the source: left as is, inspect /proc/%d/mountinfo", a.path, now.mnt_id,
-			    now.mi.fstype, a.pid);
-		}
+		struct problem why;
+		int ours, root;
+		if (mount_id_of(treefd, "", &ours, &root) != 0)
+			die(EXIT_FAILED, "statx of the mount just moved onto %s: %s", a.path,
+			    strerror(errno));
+		if (try_look_at_path(&a, rootfd, mifd, &now, &why) != 0 || now.mnt_id != ours)
+			take_back(&a, treefd, ours, mifd,
+				  now.mnt_id ? "another mount is on top at PATH now" : why.msg);
 		jb_raw(&out, "{\"ok\":true,");
 		print_top(&out, &now);
 		jb_fmt(&out, ",\"below_mnt_id\":%d,\"path_was_mount_point\":%s}\n", t.mnt_id,
