@@ -113,12 +113,18 @@ static void parse_args(int argc, char **argv, struct args *a)
 		usage("detach needs --mnt-id (the mnt_id that attach printed)");
 }
 
-/* The mount id of an open fd, from /proc/self/fdinfo: works on a dead FUSE mount. */
+/*
+ * Our own /proc/self, opened before setns() and chroot(): after them "/proc" is the target's, a
+ * procfs of its pid namespace (where we have no "self") or whatever the app mounted there.
+ */
+static int self_procfd = -1;
+
+/* The mount id of an open fd, from our own fdinfo: works on a dead FUSE mount. */
 static int mount_id_from_fdinfo(int fd, int *mnt_id)
 {
 	char name[64], buf[512];
-	snprintf(name, sizeof name, "/proc/self/fdinfo/%d", fd);
-	int f = open(name, O_RDONLY | O_CLOEXEC);
+	snprintf(name, sizeof name, "fdinfo/%d", fd);
+	int f = openat(self_procfd, name, O_RDONLY | O_CLOEXEC);
 	if (f < 0)
 		return -1;
 	ssize_t n = read(f, buf, sizeof buf - 1);
@@ -199,11 +205,12 @@ static int try_look_at_path(const struct args *a, int rootfd, int mountinfo_fd, 
 	if (fstat(t->pathfd, &st) != 0) {
 		/* A FUSE mount whose worker died answers nothing (ENOTCONN), and it is exactly what
 		 * recovery must take off: its mount id comes from fdinfo, which asks no file system. */
-		if (errno == ENOTCONN && mount_id_from_fdinfo(t->pathfd, &t->mnt_id) == 0) {
+		int err = errno;
+		if (err == ENOTCONN && mount_id_from_fdinfo(t->pathfd, &t->mnt_id) == 0) {
 			t->mount_point = 1;
 			goto find;
 		}
-		return problem(why, EXIT_FAILED, "fstat %s: %s", a->path, strerror(errno));
+		return problem(why, EXIT_FAILED, "fstat %s: %s", a->path, strerror(err));
 	}
 	if (!S_ISDIR(st.st_mode))
 		return problem(why, EXIT_REFUSED, "PATH %s in pid %d's namespace is not a directory",
@@ -223,6 +230,31 @@ static void look_at_path(const struct args *a, int rootfd, int mountinfo_fd, str
 	struct problem why;
 	if (try_look_at_path(a, rootfd, mountinfo_fd, t, &why) != 0)
 		die(why.code, "%s", why.msg);
+}
+
+/*
+ * The app renamed or replaced PATH (or a directory above it) between our look and move_mount: our
+ * mount landed on the directory we opened, wherever it is now, and PATH no longer leads to it. It is
+ * taken off again through our fd of it (never by a path the app controls), unless something was
+ * mounted on it meanwhile: that is someone else's, and both are left for a person to look at.
+ */
+static void take_back(const struct args *a, int treefd, int ours, int mifd, const char *what)
+	__attribute__((noreturn));
+static void take_back(const struct args *a, int treefd, int ours, int mifd, const char *what)
+{
+	struct mountinfo child;
+	if (mountinfo_find_child(mifd, ours, &child) == 0)
+		die(EXIT_FAILED, "PATH %s changed while mnt %d was moved onto it (%s), and mnt %d is "
+		    "mounted on it: left as is, inspect /proc/%d/mountinfo", a->path, ours, what,
+		    child.id, a->pid);
+	char fdname[32];
+	snprintf(fdname, sizeof fdname, "fd/%d", treefd);
+	if (fchdir(self_procfd) != 0 || umount2(fdname, MNT_DETACH) != 0)
+		die(EXIT_FAILED, "PATH %s changed while mnt %d was moved onto it (%s), and taking it "
+		    "off again failed: %s; inspect /proc/%d/mountinfo", a->path, ours, what,
+		    strerror(errno), a->pid);
+	die(EXIT_REFUSED, "PATH %s changed while the mount was moved onto it (%s): the mount was "
+	    "taken off again; nothing is injected", a->path, what);
 }
 
 static void print_top(struct jbuf *b, const struct top *t)
@@ -252,6 +284,9 @@ int main(int argc, char **argv)
 	if (nsfd < 0 || rootfd < 0 || mifd < 0)
 		die(EXIT_FAILED, "cannot open /proc/%d/{ns/mnt,root,mountinfo}: %s", a.pid,
 		    strerror(errno));
+	self_procfd = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (self_procfd < 0)
+		die(EXIT_FAILED, "cannot open /proc/self: %s", strerror(errno));
 
 	int treefd = -1;
 	struct mountinfo src = {0};
@@ -318,13 +353,14 @@ int main(int argc, char **argv)
 			    a.path, a.pid, strerror(errno));
 		}
 		struct top now;
-		look_at_path(&a, rootfd, mifd, &now);
-		if (now.mi.major != src.major || now.mi.minor != src.minor) {
-			/* Someone raced us; only take off what is certainly ours. */
-			die(EXIT_FAILED, "after move_mount the top mount at %s is mnt %d (%s), not "
-			    "the source: left as is, inspect /proc/%d/mountinfo", a.path, now.mnt_id,
-			    now.mi.fstype, a.pid);
-		}
+		struct problem why;
+		int ours, root;
+		if (mount_id_of(treefd, "", &ours, &root) != 0)
+			die(EXIT_FAILED, "statx of the mount just moved onto %s: %s", a.path,
+			    strerror(errno));
+		if (try_look_at_path(&a, rootfd, mifd, &now, &why) != 0 || now.mnt_id != ours)
+			take_back(&a, treefd, ours, mifd,
+				  now.mnt_id ? "another mount is on top at PATH now" : why.msg);
 		jb_raw(&out, "{\"ok\":true,");
 		print_top(&out, &now);
 		jb_fmt(&out, ",\"below_mnt_id\":%d,\"path_was_mount_point\":%s}\n", t.mnt_id,

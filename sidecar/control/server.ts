@@ -40,7 +40,7 @@ export function parseRequest(line: string): ControlRequest {
   if (typeof raw === 'object' && raw !== null && 'version' in raw && raw.version !== PROTOCOL_VERSION) {
     throw new ControlError(
       'Unsupported',
-      `protocol version ${JSON.stringify(raw.version)} is not spoken here (this side speaks ${PROTOCOL_VERSION}): upgrade the older side`,
+      `protocol version ${typeof raw.version === 'number' ? raw.version : JSON.stringify(raw.version)} is not spoken here (this side speaks ${PROTOCOL_VERSION}): upgrade the older side`,
     );
   }
   return parseControlRequest(raw);

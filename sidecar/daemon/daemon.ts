@@ -488,16 +488,17 @@ export class Daemon {
   }
 
   /**
-   * What recovery left: holds on the ChaosFS mount (by any process on the host), a ChaosFS
-   * mount still at or under the volume in the namespace, the namespace's mount table not as before.
+   * What recovery left: holds on the ChaosFS mount (by any process on the host), the ChaosFS mount
+   * still anywhere in the namespace, the namespace's mount table not as before. The mount is known by
+   * its id and its file system's device, never by its path: the app may have renamed what is above
+   * it, and another injection's ChaosFS mount may be under the volume path.
    */
   private verify(r: InjectionRecord, fuseMntId: number | undefined): string[] {
     const left = this.held(r, fuseMntId).map(describeHold);
     const nsPid = this.nsPid(r);
     if (nsPid === undefined) return left; // the namespace is gone, and its mounts with it
-    const under = (p: string) => p === r.volumePath || p.startsWith(r.volumePath + '/');
     for (const m of mounts(nsPid)) {
-      if (m.id === fuseMntId || (m.fstype === FS_TYPE && under(m.mountpoint))) {
+      if (m.id === fuseMntId || (r.fuseDev !== undefined && m.dev === r.fuseDev)) {
         left.push(`mount ${m.id} (${m.fstype}) at ${m.mountpoint} is still in the target's namespace`);
       }
     }
@@ -538,11 +539,16 @@ export class Daemon {
   }
 
   /**
-   * A crash between attach and its journal line leaves no mount id: look for a ChaosFS mount on top
-   * of the volume path in the target's table.
+   * A crash between attach and its journal line leaves no mount id: the worker's staging mount (in
+   * our own namespace, out of the app's reach) names the file system's device, and the mount of that
+   * device in the target's table is ours wherever it is now. With the worker gone too, a ChaosFS
+   * mount on top of the volume path is the best guess left.
    */
   private findFuseMount(r: InjectionRecord, nsPid: number): number | undefined {
-    const ours = mounts(nsPid).filter((m) => m.mountpoint === r.volumePath && m.fstype === FS_TYPE);
+    r.fuseDev ??= mounts('self').find((m) => m.mountpoint === r.staging && m.fstype === FS_TYPE)?.dev;
+    const ours = mounts(nsPid).filter((m) =>
+      r.fuseDev !== undefined ? m.dev === r.fuseDev : m.mountpoint === r.volumePath && m.fstype === FS_TYPE,
+    );
     return ours.at(-1)?.id;
   }
 

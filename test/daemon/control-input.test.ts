@@ -64,6 +64,69 @@ describe('daemon control socket input', () => {
     }
   });
 
+  it('refuses NaN, negative, fractional and huge numbers, unknown fields, NUL, "." and "..", any other version', async () => {
+    const pid = process.pid;
+    const inject = (rest: string) =>
+      `{"op":"inject","target":{"pid":${pid}},"volumePath":"/tmp","allInNamespace":true,"dryRun":true,${rest}}`;
+    const rule = (fields: string) => inject(`"rules":[{${fields}}]`);
+    const cases: [string, RegExp][] = [
+      ['{"op":"inject","target":{"pid":NaN},"volumePath":"/tmp","rules":[]}', /not valid JSON/],
+      ['{"op":"inject","target":{"pid":-1},"volumePath":"/tmp","rules":[]}', /target.pid: Too small/],
+      ['{"op":"inject","target":{"pid":0},"volumePath":"/tmp","rules":[]}', /target.pid: Too small/],
+      [
+        '{"op":"inject","target":{"pid":99999999999999999999},"volumePath":"/tmp","rules":[]}',
+        /target.pid: Too big/,
+      ],
+      ['{"op":"inject","target":{"pid":1.5},"volumePath":"/tmp","rules":[]}', /^target: /],
+      ['{"op":"inject","target":{"pid":1e400},"volumePath":"/tmp","rules":[]}', /^target: /],
+      ['{"op":"inject","target":{"pid":"1"},"volumePath":"/tmp","rules":[]}', /^target: /],
+      [rule('"action":"latency","delay":"NaNms"'), /rules\[0\].delay: "NaNms" is not a duration/],
+      [rule('"action":"latency","delay":"-5ms"'), /rules\[0\].delay: "-5ms" is not a duration/],
+      [
+        rule('"action":"latency","delay":"99999999999999999999h"'),
+        /rules\[0\].delay: .* is too long: at most 1h/,
+      ],
+      [inject('"duration":"-1s","rules":[]'), /duration: "-1s" is not a duration/],
+      [inject('"duration":"1e400h","rules":[]'), /duration: /],
+      [rule('"action":"fault","errno":"EIO","percent":-1'), /rules\[0\].percent: Too small/],
+      [rule('"action":"fault","errno":"EIO","percent":1e400'), /rules\[0\].percent: .*Infinity/],
+      [rule('"action":"fault","errno":"EIO","percent":101'), /rules\[0\].percent: Too big/],
+      [rule('"action":"latency","delay":"1ms","evil":true'), /rules\[0\]: unknown field\(s\): evil/],
+      [inject('"rules":[],"evil":1'), /request: unknown field\(s\): evil/],
+      [
+        '{"op":"inject","target":{"pid":1,"evil":1},"volumePath":"/tmp","rules":[]}',
+        /target: unknown field\(s\): evil/,
+      ],
+      [
+        `{"op":"inject","target":{"pid":${pid}},"volumePath":"/tmp/\\u0000x","rules":[]}`,
+        /volumePath: must not contain NUL/,
+      ],
+      [
+        `{"op":"inject","target":{"pid":${pid}},"volumePath":"/tmp/..","rules":[]}`,
+        /must not contain "\.\." or "\."/,
+      ],
+      [
+        `{"op":"inject","target":{"pid":${pid}},"volumePath":"/tmp/./x","rules":[]}`,
+        /must not contain "\.\." or "\."/,
+      ],
+      [
+        `{"op":"inject","target":{"pid":${pid}},"volumePath":"../tmp","rules":[]}`,
+        /must be an absolute path/,
+      ],
+      ['{"version":0,"op":"health"}', /protocol version 0 is not spoken here/],
+      ['{"version":-1,"op":"health"}', /protocol version -1 is not spoken here/],
+      ['{"version":"1","op":"health"}', /protocol version "1" is not spoken here/],
+      ['{"version":1e400,"op":"health"}', /protocol version Infinity is not spoken here/],
+      ['{"version":null,"op":"health"}', /protocol version null is not spoken here/],
+    ];
+    for (const [text, expected] of cases) {
+      const reply = await ask(text);
+      assert.equal(reply.ok, false, text);
+      assert.match(reply.error!.message, expected, text);
+    }
+    assert.equal((await ask('{"op":"health"}')).ok, true);
+  });
+
   it('refuses a huge line and a silent client without harm', async () => {
     const huge = await sendRaw(d.socket, '{"op":"health","x":"' + 'a'.repeat(2 * 1024 * 1024));
     assert.match(huge, /larger than/);

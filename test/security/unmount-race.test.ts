@@ -5,12 +5,12 @@
  * stay, and detach either removes exactly ours or refuses saying why.
  */
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { attachMount, detachMount } from '../../sidecar/kernel/mount';
 import { NativeHelperError } from '../../sidecar/kernel/native-helper';
 import { requireRootAndFuse } from '../support/root';
+import { APP_UID, startFlipper } from './flipper';
 import {
   bindfs,
   inNamespace,
@@ -21,7 +21,6 @@ import {
   unmountAllUnder,
 } from '../native/support';
 
-const APP_UID = 1000;
 const ROUNDS = 40;
 
 /**
@@ -52,35 +51,6 @@ until (-e $ARGV[1]) {
   rename("a", "a.x") or die; rename("b", "a") or die; rename("a", "b") or die; rename("a.x", "a") or die;
 }
 `;
-
-async function startFlipper(pid: number, parent: string, stop: string): Promise<() => Promise<void>> {
-  const ids = ['--reuid', String(APP_UID), '--regid', String(APP_UID), '--clear-groups'];
-  const child = spawn('nsenter', [
-    '-t',
-    String(pid),
-    '-m',
-    'setpriv',
-    ...ids,
-    'perl',
-    '-e',
-    FLIPPER,
-    parent,
-    stop,
-  ]);
-  let err = '';
-  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.once('data', () => resolve());
-    void exited.then((c) => reject(new Error(`flipper exited ${c} before flipping: ${err}`)));
-  });
-  return async () => {
-    fs.writeFileSync(stop, '');
-    const code = await exited;
-    fs.rmSync(stop);
-    assert.equal(code, 0, `the flipper failed: ${err}`);
-  };
-}
 
 async function outcome(p: Promise<unknown>): Promise<NativeHelperError | undefined> {
   try {
@@ -131,7 +101,7 @@ describe('security: detach unmounts only the ChaosFS mount it checked (issue 10,
     for (let i = 0; i < ROUNDS; i++) {
       const before = mountIds(pid, dir);
       const ours = (await attachMount({ pid, path: vol(), source: stage() })).mntId;
-      const stopFlipper = await startFlipper(pid, parent(), stop);
+      const stopFlipper = await startFlipper(pid, FLIPPER, parent(), stop);
       const e = await outcome(detachMount({ pid, path: vol(), mntId: ours }));
       await stopFlipper();
       if (e === undefined) {
