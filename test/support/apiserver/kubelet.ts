@@ -150,6 +150,7 @@ export class PodmanKubelet {
   /** The pod as `kube play` can run it: what the kubelet resolves itself is resolved. */
   private playable(pod: KubeObject, r: RunningPod, saDir: string): Json {
     const spec = structuredClone(pod.spec) as Json;
+    refuseLeadingNewlines(pod);
     const resolveEnv = (e: Json): Json => {
       const from = e.valueFrom as Json | undefined;
       if (!from) return e;
@@ -338,6 +339,23 @@ export class PodmanKubelet {
       return false;
     }
     return false;
+  }
+}
+
+/**
+ * `podman kube play` (4.3) re-encodes the pod's YAML and then fails to parse its own output when a
+ * command or argument starts with a newline ("did not find expected '-' indicator", nothing says
+ * where). Refused here with the container's name instead.
+ */
+function refuseLeadingNewlines(pod: KubeObject): void {
+  const spec = pod.spec as Json;
+  for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])] as Json[]) {
+    for (const arg of [...((c.command ?? []) as string[]), ...((c.args ?? []) as string[])])
+      if (arg.startsWith('\n'))
+        throw new Error(
+          `pod ${pod.metadata!.namespace}/${pod.metadata!.name}, container ${c.name}: a command or ` +
+            'argument starts with a newline, which podman kube play cannot run; remove the newline',
+        );
   }
 }
 
