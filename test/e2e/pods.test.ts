@@ -1,22 +1,12 @@
-/*
- * NOT RUN BY npm test YET (named .e2e.ts so mocha's spec, every *.test.js, does not pick it up).
- * Passing now: the install (`kubectl apply -k`, the webhook pods from their image on the "podman"
- * network reach the stand-in, write the caBundle and become Ready; see kubelet.ts for the three fixes:
- * `kube play --network podman`, one `kube play` at a time, containerPorts not bound on the host).
- * Failing next: the opted-in writer pod is not seen Running+Ready within 120 s (the webhook now gets
- * it: namespace and pod carry the opt-in labels; not yet looked at whether kube play of the mutated
- * pod fails, see the kubelet's errors, or `podman logs` of its sidecar). The tests after it
- * (delay/fault/status/recover, apply -f, sidecar killed mid-injection, not opted in, webhook down)
- * are written but have never run. Run alone:
- *   npm run build:ts && npx mocha --no-config --bail --timeout 60000 --exit dist/test/e2e/pods.e2e.js
- * and rename it to pods.test.ts (adding podman runc netavark debootstrap to test/system-packages.sh)
- * once it passes.
- */
 /**
  * End to end in a real container runtime: the images built from the Dockerfiles, the webhook
  * installed with `kubectl apply -k` and running from its image (in-cluster config against the API
  * stand-in), an opted-in Deployment whose pod the webhook mutates and podman runs, and the real
  * `kubectl iochaos` reaching the sidecar over pods/exec. See README "Pods in a container runtime".
+ * Part of `npm test` (root, podman, runc and debootstrap: test/system-packages.sh installs them).
+ * The first run on a machine builds the base and product images (~6 min here); later runs reuse
+ * them by content hash (1-2 min). Run alone:
+ *   npm run build:ts && npx mocha --bail dist/test/e2e/pods.test.js
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
