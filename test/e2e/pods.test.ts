@@ -5,7 +5,7 @@
  * `kubectl iochaos` reaching the sidecar over pods/exec. See README "Pods in a container runtime".
  * Part of `npm test` (root, podman, runc and debootstrap: test/system-packages.sh installs them).
  * The first run on a machine builds the base and product images (~6 min here); later runs reuse
- * them by content hash (1-2 min). Run alone:
+ * them by content hash (1 to 3.5 min). Run alone:
  *   npm run build:ts && npx mocha --bail dist/test/e2e/pods.test.js
  */
 import { strict as assert } from 'node:assert';
@@ -37,6 +37,15 @@ describe('pods in podman: webhook, sidecar and kubectl iochaos end to end', func
       );
       return p;
     });
+  /** Applies the app's Deployment (opted in or not) and waits for its pod to run. */
+  const runApp = async (name: string, optedIn: boolean): Promise<Json> => {
+    await c.ok(
+      ['apply', '--validate=false', '-f', '-'],
+      JSON.stringify(appDeployment(name, NS, BASE_SLIM, optedIn)),
+    );
+    return pod(`app=${name}`);
+  };
+  const containerNames = (p: Json): string[] => (p.spec.containers as Json[]).map((x) => x.name as string);
   const appStats = async (name: string): Promise<AppStats> =>
     JSON.parse(
       await c.ok(['exec', '-n', NS, name, '-c', 'app', '--', 'cat', '/tmp/app-stats.json']),
@@ -78,13 +87,8 @@ describe('pods in podman: webhook, sidecar and kubectl iochaos end to end', func
   });
 
   it('an opted-in Deployment gets the sidecar from the image kustomize set; kubectl exec reaches both containers', async () => {
-    await c.ok(
-      ['apply', '--validate=false', '-f', '-'],
-      JSON.stringify(appDeployment('writer', NS, BASE_SLIM, true)),
-    );
-    const p = await pod('app=writer');
-    const names = (p.spec.containers as Json[]).map((x) => x.name);
-    assert.deepEqual(names, ['app', 'chaosfs']);
+    const p = await runApp('writer', true);
+    assert.deepEqual(containerNames(p), ['app', 'chaosfs']);
     assert.equal(p.spec.containers[1].image, c.images.sidecar);
     assert.equal(p.spec.shareProcessNamespace, true);
     assert.deepEqual(
@@ -194,15 +198,8 @@ describe('pods in podman: webhook, sidecar and kubectl iochaos end to end', func
 
   it('a pod not opted in gets no sidecar', async () => {
     const calls = c.admission.length;
-    await c.ok(
-      ['apply', '--validate=false', '-f', '-'],
-      JSON.stringify(appDeployment('plain', NS, BASE_SLIM, false)),
-    );
-    const p = await pod('app=plain');
-    assert.deepEqual(
-      (p.spec.containers as Json[]).map((x) => x.name),
-      ['app'],
-    );
+    const p = await runApp('plain', false);
+    assert.deepEqual(containerNames(p), ['app']);
     const s = await until('the plain app writing', async () => {
       const st = await appStats(p.metadata.name as string);
       return st.seq > 10 ? st : undefined;
@@ -226,15 +223,8 @@ describe('pods in podman: webhook, sidecar and kubectl iochaos end to end', func
       return (list.items as Json[]).length === 0 ? true : undefined;
     });
     const calls = c.admission.length;
-    await c.ok(
-      ['apply', '--validate=false', '-f', '-'],
-      JSON.stringify(appDeployment('unguarded', NS, BASE_SLIM, true)),
-    );
-    const p = await pod('app=unguarded');
-    assert.deepEqual(
-      (p.spec.containers as Json[]).map((x) => x.name),
-      ['app'],
-    );
+    const p = await runApp('unguarded', true);
+    assert.deepEqual(containerNames(p), ['app']);
     assert.deepEqual(
       c.admission
         .slice(calls)
