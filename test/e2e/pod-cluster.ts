@@ -151,9 +151,12 @@ function assemble(
   async function close(): Promise<void> {
     process.off('SIGINT', interrupted);
     process.off('SIGTERM', interrupted);
-    await kubelet.close();
-    await api.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    try {
+      await kubelet.close();
+    } finally {
+      await api.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
   return {
     api,

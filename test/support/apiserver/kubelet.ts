@@ -93,7 +93,12 @@ export class PodmanKubelet {
   async close(): Promise<void> {
     clearInterval(this.timer);
     await Promise.allSettled(this.starting.values());
-    await Promise.allSettled([...this.pods.keys()].map((k) => this.remove(k, 0)));
+    // One pod at a time: three `pod rm -f` at once left two pods behind here (their containers
+    // removed, the pods not). A pod that cannot be removed fails the run, named.
+    const failed: string[] = [];
+    for (const key of [...this.pods.keys()])
+      await this.remove(key, 0).catch((err: unknown) => failed.push(`${key}: ${String(err)}`));
+    if (failed.length) throw new Error(`pods left in podman (remove them by hand): ${failed.join('; ')}`);
   }
 
   private async run(pod: KubeObject): Promise<void> {
@@ -233,6 +238,11 @@ export class PodmanKubelet {
     }).catch((err: unknown) => {
       if (!/no such pod/i.test(String(err))) throw err;
     });
+    const left = await podman(['pod', 'exists', r.podmanName]).then(
+      () => true,
+      () => false,
+    );
+    if (left) throw new Error(`podman pod rm ${r.podmanName} returned but the pod is still there`);
     this.pods.delete(key);
     this.api.tokens.delete(r.token);
     fs.rmSync(path.join(this.opts.dir, `${r.namespace}_${r.name}`), { recursive: true, force: true });
