@@ -2,11 +2,11 @@
 # The Debian packages the test suite runs (besides what a machine of this kind has): bindfs and fuse3
 # (a C FUSE peer), libfuse3-dev and pkg-config (native/fuse-native builds on them), fio, sqlite3, attr
 # (setfattr/getfattr), psmisc; the application suite (test/apps): python3, postgresql-15, etcd-server,
-# etcd-client. Installed when missing, as root;
-# `npm test` and .ci/run both call this, so the list lives in one place. The pod suite (test/e2e, not
-# yet run by npm test) also needs: apt-get install -y podman runc debootstrap.
+# etcd-client; the pod suite (test/e2e): podman, runc (crun cannot run here), netavark and aardvark-dns
+# (its networks), debootstrap (the local base images). Installed when missing, as root;
+# `npm test` and .ci/run both call this, so the list lives in one place.
 set -euo pipefail
-packages=(bindfs fio fuse3 libfuse3-dev pkg-config sqlite3 attr psmisc python3 postgresql-15 etcd-server etcd-client)
+packages=(bindfs fio fuse3 libfuse3-dev pkg-config sqlite3 attr psmisc python3 postgresql-15 etcd-server etcd-client podman runc netavark aardvark-dns debootstrap)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

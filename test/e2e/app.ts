@@ -7,8 +7,9 @@
 import { createHash } from 'node:crypto';
 import type { Json } from './json';
 
-export const APP_SCRIPT = `
-const fs = require('fs');
+// No leading newline: `podman kube play` (4.3) re-encodes the pod and then cannot parse its own
+// output for a string that starts with one ("did not find expected '-' indicator").
+export const APP_SCRIPT = `const fs = require('fs');
 const crypto = require('crypto');
 const fd = fs.openSync('/data/records', 'a');
 let seq = 0, errors = {}, slow = [];

@@ -151,9 +151,12 @@ function assemble(
   async function close(): Promise<void> {
     process.off('SIGINT', interrupted);
     process.off('SIGTERM', interrupted);
-    await kubelet.close();
-    await api.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    try {
+      await kubelet.close();
+    } finally {
+      await api.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
   return {
     api,
@@ -174,6 +177,9 @@ function assemble(
   };
 }
 
+/** Thrown by an `until` check to stop waiting at once (the awaited thing can no longer happen). */
+export class GiveUp extends Error {}
+
 /** Polls `check` until it returns something other than undefined, or fails with `what`. */
 export async function until<T>(
   what: string,
@@ -187,6 +193,7 @@ export async function until<T>(
       const v = await check();
       if (v !== undefined) return v;
     } catch (err) {
+      if (err instanceof GiveUp) throw err;
       last = err;
     }
     await new Promise((r) => setTimeout(r, 500));

@@ -93,7 +93,12 @@ export class PodmanKubelet {
   async close(): Promise<void> {
     clearInterval(this.timer);
     await Promise.allSettled(this.starting.values());
-    await Promise.allSettled([...this.pods.keys()].map((k) => this.remove(k, 0)));
+    // One pod at a time: three `pod rm -f` at once left two pods behind here (their containers
+    // removed, the pods not). A pod that cannot be removed fails the run, named.
+    const failed: string[] = [];
+    for (const key of [...this.pods.keys()])
+      await this.remove(key, 0).catch((err: unknown) => failed.push(`${key}: ${String(err)}`));
+    if (failed.length) throw new Error(`pods left in podman (remove them by hand): ${failed.join('; ')}`);
   }
 
   private async run(pod: KubeObject): Promise<void> {
@@ -150,6 +155,7 @@ export class PodmanKubelet {
   /** The pod as `kube play` can run it: what the kubelet resolves itself is resolved. */
   private playable(pod: KubeObject, r: RunningPod, saDir: string): Json {
     const spec = structuredClone(pod.spec) as Json;
+    refuseLeadingNewlines(pod);
     const resolveEnv = (e: Json): Json => {
       const from = e.valueFrom as Json | undefined;
       if (!from) return e;
@@ -232,6 +238,11 @@ export class PodmanKubelet {
     }).catch((err: unknown) => {
       if (!/no such pod/i.test(String(err))) throw err;
     });
+    const left = await podman(['pod', 'exists', r.podmanName]).then(
+      () => true,
+      () => false,
+    );
+    if (left) throw new Error(`podman pod rm ${r.podmanName} returned but the pod is still there`);
     this.pods.delete(key);
     this.api.tokens.delete(r.token);
     fs.rmSync(path.join(this.opts.dir, `${r.namespace}_${r.name}`), { recursive: true, force: true });
@@ -338,6 +349,23 @@ export class PodmanKubelet {
       return false;
     }
     return false;
+  }
+}
+
+/**
+ * `podman kube play` (4.3) re-encodes the pod's YAML and then fails to parse its own output when a
+ * command or argument starts with a newline ("did not find expected '-' indicator", nothing says
+ * where). Refused here with the container's name instead.
+ */
+function refuseLeadingNewlines(pod: KubeObject): void {
+  const spec = pod.spec as Json;
+  for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])] as Json[]) {
+    for (const arg of [...((c.command ?? []) as string[]), ...((c.args ?? []) as string[])])
+      if (arg.startsWith('\n'))
+        throw new Error(
+          `pod ${pod.metadata!.namespace}/${pod.metadata!.name}, container ${c.name}: a command or ` +
+            'argument starts with a newline, which podman kube play cannot run; remove the newline',
+        );
   }
 }
 

@@ -22,8 +22,9 @@ export const BASE_SLIM = 'docker.io/library/node:20-bookworm-slim';
 export const BASE_FULL = 'docker.io/library/node:20-bookworm';
 export const BASE_DISTROLESS = 'gcr.io/distroless/nodejs20-debian12:nonroot';
 const BASE_LABEL = 'dev.iochaos.test.base';
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Bump when the recipe below changes. */
-const RECIPE = 'base-v1';
+const RECIPE = 'base-v2';
 
 export const LOCAL_REGISTRY = 'localhost/iochaos';
 
@@ -117,7 +118,19 @@ export async function ensureBaseImages(log: string): Promise<void> {
     const tar = path.join(work, 'rootfs.tar');
     await step(log, 'tar', ['-C', rootfs, '-cf', tar, '.']);
     await podman(
-      ['import', '--change', `LABEL ${BASE_LABEL}=${hash}`, '--change', 'CMD ["node"]', tar, BASE_SLIM],
+      [
+        'import',
+        '--change',
+        `LABEL ${BASE_LABEL}=${hash}`,
+        // As the real node images set it: without it a pod's `command: [node, ...]` is not found
+        // (kube play passes the image's env, empty after an import, and no default PATH).
+        '--change',
+        `ENV PATH=${DEFAULT_PATH}`,
+        '--change',
+        'CMD ["node"]',
+        tar,
+        BASE_SLIM,
+      ],
       { timeoutMs: 600_000 },
     );
     const shim = podmanShim();

@@ -1,30 +1,20 @@
-/*
- * NOT RUN BY npm test YET (named .e2e.ts so mocha's spec, every *.test.js, does not pick it up).
- * Passing now: the install (`kubectl apply -k`, the webhook pods from their image on the "podman"
- * network reach the stand-in, write the caBundle and become Ready; see kubelet.ts for the three fixes:
- * `kube play --network podman`, one `kube play` at a time, containerPorts not bound on the host).
- * Failing next: the opted-in writer pod is not seen Running+Ready within 120 s (the webhook now gets
- * it: namespace and pod carry the opt-in labels; not yet looked at whether kube play of the mutated
- * pod fails, see the kubelet's errors, or `podman logs` of its sidecar). The tests after it
- * (delay/fault/status/recover, apply -f, sidecar killed mid-injection, not opted in, webhook down)
- * are written but have never run. Run alone:
- *   npm run build:ts && npx mocha --no-config --bail --timeout 60000 --exit dist/test/e2e/pods.e2e.js
- * and rename it to pods.test.ts (adding podman runc netavark debootstrap to test/system-packages.sh)
- * once it passes.
- */
 /**
  * End to end in a real container runtime: the images built from the Dockerfiles, the webhook
  * installed with `kubectl apply -k` and running from its image (in-cluster config against the API
  * stand-in), an opted-in Deployment whose pod the webhook mutates and podman runs, and the real
  * `kubectl iochaos` reaching the sidecar over pods/exec. See README "Pods in a container runtime".
+ * Part of `npm test` (root, podman, runc and debootstrap: test/system-packages.sh installs them).
+ * The first run on a machine builds the base and product images (~6 min here); later runs reuse
+ * them by content hash (1 to 3.5 min). Run alone:
+ *   npm run build:ts && npx mocha --bail dist/test/e2e/pods.test.js
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import { appDeployment, checkRecords, type AppStats } from './app';
 import type { Json } from './json';
-import { startPodCluster, until, type PodCluster } from './pod-cluster';
+import { GiveUp, startPodCluster, until, type PodCluster } from './pod-cluster';
 import { BASE_SLIM } from '../support/podman/images';
-import { podman, podmanMissing } from '../support/podman/engine';
+import { CACHE_DIR, podman, podmanMissing } from '../support/podman/engine';
 
 const NS = 'shop';
 // `--validate=false` on apply: the stand-in serves no OpenAPI document to validate against; the
@@ -37,6 +27,8 @@ describe('pods in podman: webhook, sidecar and kubectl iochaos end to end', func
 
   const pod = async (selector: string): Promise<Json> =>
     until(`a running pod for ${selector}`, async () => {
+      // A pod the kubelet failed to start never runs: say why now rather than after the timeout.
+      if (c.errors.length) throw new GiveUp(`the kubelet failed: ${c.errors.map(String).join('; ')}`);
       const list = JSON.parse(await c.ok(['get', 'pods', '-n', NS, '-l', selector, '-o', 'json'])) as Json;
       const p = (list.items as Json[]).find(
         (i) =>
@@ -45,6 +37,15 @@ describe('pods in podman: webhook, sidecar and kubectl iochaos end to end', func
       );
       return p;
     });
+  /** Applies the app's Deployment (opted in or not) and waits for its pod to run. */
+  const runApp = async (name: string, optedIn: boolean): Promise<Json> => {
+    await c.ok(
+      ['apply', '--validate=false', '-f', '-'],
+      JSON.stringify(appDeployment(name, NS, BASE_SLIM, optedIn)),
+    );
+    return pod(`app=${name}`);
+  };
+  const containerNames = (p: Json): string[] => (p.spec.containers as Json[]).map((x) => x.name as string);
   const appStats = async (name: string): Promise<AppStats> =>
     JSON.parse(
       await c.ok(['exec', '-n', NS, name, '-c', 'app', '--', 'cat', '/tmp/app-stats.json']),
@@ -86,13 +87,8 @@ describe('pods in podman: webhook, sidecar and kubectl iochaos end to end', func
   });
 
   it('an opted-in Deployment gets the sidecar from the image kustomize set; kubectl exec reaches both containers', async () => {
-    await c.ok(
-      ['apply', '--validate=false', '-f', '-'],
-      JSON.stringify(appDeployment('writer', NS, BASE_SLIM, true)),
-    );
-    const p = await pod('app=writer');
-    const names = (p.spec.containers as Json[]).map((x) => x.name);
-    assert.deepEqual(names, ['app', 'chaosfs']);
+    const p = await runApp('writer', true);
+    assert.deepEqual(containerNames(p), ['app', 'chaosfs']);
     assert.equal(p.spec.containers[1].image, c.images.sidecar);
     assert.equal(p.spec.shareProcessNamespace, true);
     assert.deepEqual(
@@ -145,7 +141,7 @@ describe('pods in podman: webhook, sidecar and kubectl iochaos end to end', func
 
     const recovered = await c.ok(['iochaos', 'recover', 'deployment/writer', '-n', NS]);
     assert.match(recovered, new RegExp(`pod/${name} \\(app\\): recovered /data`));
-    await appRecovered(name, before, eio.errors.EIO!);
+    await appRecovered(name, before);
   });
 
   it('apply -f of a Chaos Mesh IOChaos injects into the pods its selector picks; recover ends it', async () => {
@@ -171,7 +167,7 @@ describe('pods in podman: webhook, sidecar and kubectl iochaos end to end', func
       return s.maxMs >= 70 ? s : undefined;
     });
     await c.ok(['iochaos', 'recover', 'deployment/writer', '-n', NS]);
-    await appRecovered(name, before, (await appStats(name)).errors.EIO ?? 0);
+    await appRecovered(name, before);
   });
 
   it('the sidecar killed mid-injection is restarted and finishes the recovery from its journal', async () => {
@@ -185,7 +181,10 @@ describe('pods in podman: webhook, sidecar and kubectl iochaos end to end', func
     });
     const id = c.kubelet.containerId(NS, name, 'chaosfs')!;
     const restarts = Number((await podman(['inspect', '--format', '{{.RestartCount}}', id])).trim());
-    await podman(['kill', '--signal', 'KILL', id]);
+    // The daemon dies as a crash or the OOM killer would end it: SIGKILL from outside. (`podman kill`
+    // would not do: podman counts it as a stop by the user and does not apply the restart policy.)
+    const pid = Number((await podman(['inspect', '--format', '{{.State.Pid}}', id])).trim());
+    process.kill(pid, 'SIGKILL');
     await until('the sidecar restarted', async () => {
       const n = Number((await podman(['inspect', '--format', '{{.RestartCount}}', id])).trim());
       return n > restarts ? n : undefined;
@@ -194,20 +193,13 @@ describe('pods in podman: webhook, sidecar and kubectl iochaos end to end', func
       const r = await c.kubectl(['iochaos', 'status', `pod/${name}`, '-n', NS]);
       return r.status === 0 && r.stdout === '' ? r : undefined;
     });
-    await appRecovered(name, before, (await appStats(name)).errors.EIO ?? 0);
+    await appRecovered(name, before);
   });
 
   it('a pod not opted in gets no sidecar', async () => {
     const calls = c.admission.length;
-    await c.ok(
-      ['apply', '--validate=false', '-f', '-'],
-      JSON.stringify(appDeployment('plain', NS, BASE_SLIM, false)),
-    );
-    const p = await pod('app=plain');
-    assert.deepEqual(
-      (p.spec.containers as Json[]).map((x) => x.name),
-      ['app'],
-    );
+    const p = await runApp('plain', false);
+    assert.deepEqual(containerNames(p), ['app']);
     const s = await until('the plain app writing', async () => {
       const st = await appStats(p.metadata.name as string);
       return st.seq > 10 ? st : undefined;
@@ -231,15 +223,8 @@ describe('pods in podman: webhook, sidecar and kubectl iochaos end to end', func
       return (list.items as Json[]).length === 0 ? true : undefined;
     });
     const calls = c.admission.length;
-    await c.ok(
-      ['apply', '--validate=false', '-f', '-'],
-      JSON.stringify(appDeployment('unguarded', NS, BASE_SLIM, true)),
-    );
-    const p = await pod('app=unguarded');
-    assert.deepEqual(
-      (p.spec.containers as Json[]).map((x) => x.name),
-      ['app'],
-    );
+    const p = await runApp('unguarded', true);
+    assert.deepEqual(containerNames(p), ['app']);
     assert.deepEqual(
       c.admission
         .slice(calls)
@@ -267,23 +252,33 @@ describe('pods in podman: webhook, sidecar and kubectl iochaos end to end', func
    * with its checksum, the app container's mounts are as before, and no ChaosFS mount is left, neither
    * on the host nor in the sidecar.
    */
-  async function appRecovered(name: string, mountinfo: string, eioBefore: number): Promise<void> {
+  async function appRecovered(name: string, mountinfo: string): Promise<void> {
+    // The app counts a record only when its write succeeded, so records written after this snapshot
+    // (read after the recover command returned) were written with the fault gone.
+    const start = await appStats(name);
     const s = await until('writes fast again', async () => {
       const st = await appStats(name);
-      return st.maxMs < 40 ? st : undefined;
+      return st.maxMs < 40 && st.seq > start.seq + 20 ? st : undefined;
     });
-    assert.equal(s.errors.EIO ?? 0, eioBefore, 'no write failed after the recovery');
     const after = await until('more records', async () => {
       const st = await appStats(name);
-      return st.seq > s.seq + 20 ? st : undefined;
+      return st.seq > s.seq + 50 ? st : undefined;
     });
+    assert.deepEqual(after.errors, s.errors, 'no write failed after the recovery');
     const records = checkRecords(
       await c.ok(['exec', '-n', NS, name, '-c', 'app', '--', 'cat', '/data/records']),
     );
     assert.deepEqual(records.problems, []);
     assert.ok(records.count >= after.seq, `${records.count} records, the app wrote ${after.seq}`);
     assert.equal(await appMountinfo(name), mountinfo, "the app container's mounts are as before");
-    assert.doesNotMatch(fs.readFileSync('/proc/mounts', 'utf8'), /chaosfs/);
+    // On the host: none where this cluster's pods live (other ChaosFS mounts may be other runs').
+    const hostLeft = fs
+      .readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .filter(
+        (l) => / fuse\.chaosfs /.test(l) && [CACHE_DIR, c.dir].some((d) => l.split(' ')[1]!.startsWith(d)),
+      );
+    assert.deepEqual(hostLeft, []);
     const sidecarMounts = await c.ok([
       'exec',
       '-n',
