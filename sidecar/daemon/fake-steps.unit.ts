@@ -199,7 +199,13 @@ async function startFakeWorker(
  */
 function runFakeWorker(source: string, socket: string): void {
   const rootFd = fs.openSync(source, fs.constants.O_DIRECTORY | 0o10000000 /* O_PATH */);
-  const handler = workerHandler(new RuleSet(), `/proc/self/fd/${rootFd}`);
+  // No kernel caches to settle and no native counters without FUSE.
+  const handler = workerHandler({
+    rules: new RuleSet(),
+    backingRoot: `/proc/self/fd/${rootFd}`,
+    settled: async () => {},
+    refreshCounts: () => {},
+  });
   const server = net.createServer({ allowHalfOpen: true }, (conn) => {
     let text = '';
     conn.setEncoding('utf8');

@@ -123,7 +123,7 @@ describe('fault kinds', () => {
       f.grew!(100);
       assert.equal(await f.before!(write(0, 100, 100), context()), undefined, 'an overwrite does not grow');
       assert.equal(
-        await f.before!(call('truncate', { size: 10, currentSize: async () => 100 }), context()),
+        await f.before!(call('setattr', { size: 10, currentSize: async () => 100 }), context()),
         undefined,
       );
       assert.equal(await f.before!(call('create'), context()), ENOSPC);
