@@ -63,11 +63,13 @@ export const SIDECAR_CAPABILITIES: readonly { cap: string; why: string }[] = [
     cap: 'DAC_OVERRIDE',
     why:
       'the pass-through opens, reads, writes and walks files of any owner in the volume as root, after ' +
-      "the kernel checked the app's access (sidecar/chaosfs/operations.ts); fdswap reopens them",
+      "the kernel checked the app's access (native/fuse-native/src/ops.c); fdswap reopens them",
   },
   {
     cap: 'FOWNER',
-    why: 'chmod, utimens and xattr calls passed through on files root does not own (sidecar/chaosfs/operations.ts)',
+    why:
+      'chmod, utimens and xattr calls passed through on files root does not own ' +
+      '(native/fuse-native/src/ops.c)',
   },
   {
     cap: 'FSETID',
