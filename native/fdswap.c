@@ -922,6 +922,52 @@ static void maps_check(pid_t pid, pid_t tid, struct entry **v, size_t n)
 	free(why);
 }
 
+/*
+ * A file moves whole or not at all. ChaosFS keeps the page cache of a file no read/write rule can
+ * match, so while one fd or mapping of a file stays on the original volume and another reaches the
+ * same file through ChaosFS, each can read what the other has already overwritten. bbolt (etcd) writes
+ * its db with pwrite on an fd its flock holds back and reads it through a shared mapping: with the
+ * mapping alone moved it read stale pages and panicked ("page already freed"). Returns why another
+ * fd or mapping of e's file stays (the first one found), or NULL if none does (yet).
+ * Within one process only; a file shared with another process that stays is not seen here.
+ */
+static const char *file_held_back(const struct proc *p, const struct entry *e, int *fd)
+{
+	if (e->isdir || e->fd == FD_CWD)
+		return NULL; /* no page cache to disagree on */
+	for (size_t i = 0; i < p->ns; i++)
+		if (p->s[i].failed && p->s[i].ino == e->ino &&
+		    (p->s[i].fd >= 0 || p->s[i].fd == FD_MAP)) {
+			*fd = p->s[i].fd;
+			return p->s[i].reason;
+		}
+	for (size_t i = 0; i < p->n; i++)
+		if (&p->e[i] != e && p->e[i].ino == e->ino && p->e[i].dropped && !p->e[i].isdir &&
+		    p->e[i].fd != FD_CWD) {
+			*fd = p->e[i].fd;
+			return p->e[i].dropped;
+		}
+	return NULL;
+}
+
+/* Drops e if another fd or mapping of its file stays behind (see file_held_back()). */
+static int hold_with_file(const struct proc *p, struct entry *e)
+{
+	int fd;
+	const char *why = file_held_back(p, e, &fd);
+	if (!why)
+		return 0;
+	char other[24];
+	if (fd >= 0)
+		snprintf(other, sizeof other, "fd %d", fd);
+	else
+		snprintf(other, sizeof other, "a mapping");
+	snprintf(e->dropped_buf, sizeof e->dropped_buf, "stays with %s of the same file: %.100s", other,
+		 why);
+	e->dropped = e->dropped_buf;
+	return 1;
+}
+
 /* Replaces the mappings among v[0..n) in the stopped target: msync the old one, then map the new
  * file over it at the same address with MAP_FIXED. */
 static void move_maps(struct ctx *c, struct entry **v, size_t n)
@@ -934,7 +980,8 @@ static void move_maps(struct ctx *c, struct entry **v, size_t n)
 	maps_check(c->p->pid, c->t0.tid, v, n);
 	for (size_t i = 0; i < n; i++) {
 		struct entry *e = v[i];
-		if (e->fd != FD_MAP || e->dropped)
+		/* An fd of its file found locked in this stop stays: so does the mapping. */
+		if (e->fd != FD_MAP || e->dropped || hold_with_file(c->p, e))
 			continue;
 		long len = (long)(e->hi - e->lo), ret;
 		if (e->shared) {
@@ -1200,6 +1247,13 @@ static void swap_process(struct proc *p)
 	/* Batches: all of them at once unless the target's fd limit says otherwise. */
 	struct entry **v = xcalloc(batch, sizeof *v);
 	int *fds = xcalloc(batch, sizeof *fds), *spare = xcalloc(batch, sizeof *spare);
+	/* Mappings are prepared first, so an fd learns before it moves that its file's mapping
+	 * cannot (they come last, after the fds and the cwd). */
+	size_t first_map = p->n;
+	while (first_map > 0 && p->e[first_map - 1].fd == FD_MAP)
+		first_map--;
+	if (first_map < p->n)
+		prepare_parallel(p, first_map, p->n);
 	for (size_t off = 0, next = 0; off < p->n; off = next) {
 		size_t k = 0;
 		prepare_parallel(p, off, off + batch < p->n ? off + batch : p->n);
@@ -1207,8 +1261,10 @@ static void swap_process(struct proc *p)
 			struct entry *e = &p->e[next];
 			if (!e->prepared)
 				prepare_parallel(p, next, next + 1);
-			if (e->dropped)
+			if (e->dropped || hold_with_file(p, e)) {
+				release(e);
 				continue;
+			}
 			v[k] = e;
 			fds[k++] = e->held_new;
 		}
