@@ -22,6 +22,10 @@ struct delay_queue {
   size_t n, cap;
   int stop;
   pthread_t thread;
+  /* Calls that wait before they run (delay_sleep): woken early by a flush or the stop. */
+  pthread_cond_t wake;
+  uint64_t flushes;
+  int sleepers;
 };
 
 static __thread int64_t mark;
@@ -110,10 +114,12 @@ struct delay_queue *delay_start(void) {
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&q->cond, &ca);
+  pthread_cond_init(&q->wake, &ca);
   pthread_condattr_destroy(&ca);
   pthread_mutex_init(&q->lock, NULL);
   if (pthread_create(&q->thread, NULL, delay_main, q) != 0) {
     pthread_cond_destroy(&q->cond);
+    pthread_cond_destroy(&q->wake);
     pthread_mutex_destroy(&q->lock);
     free(q);
     return NULL;
@@ -126,10 +132,17 @@ void delay_stop(struct delay_queue *q) {
   pthread_mutex_lock(&q->lock);
   q->stop = 1;
   pthread_cond_signal(&q->cond);
+  pthread_cond_broadcast(&q->wake);
+  while (q->sleepers > 0) {
+    pthread_mutex_unlock(&q->lock);
+    usleep(1000);
+    pthread_mutex_lock(&q->lock);
+  }
   pthread_mutex_unlock(&q->lock);
   pthread_join(q->thread, NULL);
   free(q->heap);
   pthread_cond_destroy(&q->cond);
+  pthread_cond_destroy(&q->wake);
   pthread_mutex_destroy(&q->lock);
   free(q);
 }
@@ -139,7 +152,25 @@ void delay_flush(struct delay_queue *q) {
   pthread_mutex_lock(&q->lock);
   /* Every deadline 0: still a heap, in the order they were held. */
   for (size_t k = 0; k < q->n; k++) q->heap[k].deadline = 0;
+  q->flushes++;
   pthread_cond_signal(&q->cond);
+  pthread_cond_broadcast(&q->wake);
+  pthread_mutex_unlock(&q->lock);
+}
+
+void delay_sleep(struct delay_queue *q, uint32_t us) {
+  int64_t deadline = now_ns() + (int64_t)us * 1000;
+  struct timespec ts = {.tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000};
+  if (!q) {
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    return;
+  }
+  pthread_mutex_lock(&q->lock);
+  uint64_t gen = q->flushes;
+  q->sleepers++;
+  while (!q->stop && q->flushes == gen && now_ns() < deadline)
+    pthread_cond_timedwait(&q->wake, &q->lock, &ts);
+  q->sleepers--;
   pthread_mutex_unlock(&q->lock);
 }
 

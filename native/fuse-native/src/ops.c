@@ -50,6 +50,26 @@ struct hook {
   struct js_call call;
 };
 
+/* Whether a call can change the volume: its delay is waited before it runs (delay.h says why). */
+static int changes_volume(enum op op) {
+  switch (op) {
+    case OP_LOOKUP:
+    case OP_GETATTR:
+    case OP_READLINK:
+    case OP_READ:
+    case OP_OPENDIR:
+    case OP_READDIR:
+    case OP_RELEASEDIR:
+    case OP_STATFS:
+    case OP_GETXATTR:
+    case OP_LISTXATTR:
+    case OP_LSEEK:
+      return 0;
+    default:
+      return 1; /* open too: with O_TRUNC or O_CREAT it changes the volume */
+  }
+}
+
 /*
  * Before the backing call: decides it against the rule set (`name` in `i` for a call on a name, else
  * `i` itself). A fired delay marks the thread, so that its reply is held back; a fired JS rule shows
@@ -73,7 +93,10 @@ static int hook_begin(fuse_req_t req, struct fs *fs, struct hook *h, enum op op,
   rules_decide(r, op, path, &d);
   ruleset_release(r);
   h->matched = d.matched != 0;
-  delay_mark(d.delay_us);
+  if (d.delay_us && changes_volume(op))
+    delay_sleep(fs->delays, d.delay_us);
+  else
+    delay_mark(d.delay_us);
   if (!d.js) {
     free(path);
     atomic_fetch_add_explicit(&fs->native_calls[op], 1, memory_order_relaxed);
