@@ -1,8 +1,8 @@
 /**
  * Real workloads on ChaosFS: a SQLite database stays consistent, in WAL mode too (its -shm file is
  * mapped MAP_SHARED, which the old libfuse 2.9 mount refused with ENODEV); a shared mapping is written
- * and read under a rule; delays on 16 concurrent readers do not serialize; SIGTERM with I/O in flight
- * unmounts cleanly.
+ * and read under a rule; delays on 16 concurrent readers do not serialize; a delayed write whose
+ * server is killed did not happen; SIGTERM with I/O in flight unmounts cleanly.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -173,6 +173,30 @@ os.close(fd)
     // readers queueing behind each other's delays): 25 ms tells the two apart with room for a busy box.
     assert.ok(added > 2.5, `the delay was applied (added ${added.toFixed(2)} ms)`);
     assert.ok(added < 25, `mean added delay ${added.toFixed(2)} ms: the delays did not serialize`);
+  });
+
+  it('a write in its delay when ChaosFS is SIGKILLed has not happened: the writer is told it failed, the backing file is as before', async () => {
+    // A sidecar OOM-killed mid-delay. Were the write served first and only its reply held, the app
+    // would be told it failed while the bytes are on the volume, and write them again on retry.
+    c = await startChaosFs({ rules: [{ action: 'latency', delay: '30s', methods: ['write'] }] });
+    fs.writeFileSync(path.join(c.src, 'records'), 'record 0\n');
+    const writer = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const fs=require('fs');const fd=fs.openSync(process.argv[1],'a');try{fs.writeSync(fd,'record 1\\n');process.stdout.write('ok')}catch(e){process.stdout.write(e.code)}`,
+        path.join(c.mnt, 'records'),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    writer.stdout.on('data', (d) => (out += d));
+    const writerExit = new Promise<number | null>((resolve) => writer.on('exit', resolve));
+    await untilInjected(c.socket); // the write is in its 30 s delay
+    c.child.kill('SIGKILL');
+    assert.equal(await writerExit, 0);
+    assert.match(out, /^(ENOTCONN|ECONNABORTED)$/, 'the write failed when its server died');
+    assert.equal(fs.readFileSync(path.join(c.src, 'records'), 'utf8'), 'record 0\n', 'and did not happen');
   });
 
   it('unmounts cleanly on SIGTERM with I/O in flight, and exits 0', async () => {
