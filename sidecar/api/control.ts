@@ -20,10 +20,14 @@ const version = z.literal(PROTOCOL_VERSION).optional();
 const rules = z.array(z.unknown());
 
 /** What an injection targets: a local process (and those sharing its mount namespace), or a container. */
-export const TargetSchema = z.union([
-  z.strictObject({ pid: z.number().int().positive() }),
-  z.strictObject({ containerId: z.string().min(1), containerName: z.string().optional() }),
-]);
+export const TargetSchema = z.union(
+  [
+    z.strictObject({ pid: z.number().int().positive() }),
+    z.strictObject({ containerId: z.string().min(1), containerName: z.string().optional() }),
+  ],
+  // zod's own word for a value no branch takes is "Invalid input": say what a target looks like.
+  { error: () => 'must be {"pid": N} with N a process id (a whole number > 0), or {"containerId": "..."}' },
+);
 export type Target = z.infer<typeof TargetSchema>;
 
 /**

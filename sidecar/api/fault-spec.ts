@@ -435,10 +435,24 @@ export class FaultSpecError extends Error {
   }
 }
 
+/**
+ * The most rules one volume carries. Every call of the app is checked against each of them (past the
+ * native path's 64, in JavaScript), so a list of thousands would slow the app more than any fault it
+ * asks for; one rule covers many files and methods with a glob and a method list.
+ */
+export const MAX_RULES = 256;
+
+/** The refusal for a rule list that would leave a volume with `count` rules. */
+export function tooManyRules(count: number): string {
+  return `at most ${MAX_RULES} rules on a volume (this would make ${count}): one rule covers many files with a path glob and many calls with its methods`;
+}
+
 /** Every problem of a list of rules; empty when it is valid. */
 export function ruleIssues(input: unknown, where = 'rules'): { rules: Rule[]; issues: SpecIssue[] } {
   if (!Array.isArray(input))
     return { rules: [], issues: [{ path: [where], message: 'must be a JSON array of rules' }] };
+  if (input.length > MAX_RULES)
+    return { rules: [], issues: [{ path: [where], message: tooManyRules(input.length) }] };
   const rules: Rule[] = [];
   const issues: SpecIssue[] = [];
   input.forEach((raw, i) => {

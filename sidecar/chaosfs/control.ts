@@ -1,6 +1,6 @@
 /** The control requests a single ChaosFS worker answers: its rules, and whether it is up. */
 import { ControlError, type ControlRequest } from '../api/control';
-import { parseRules } from '../api/fault-spec';
+import { MAX_RULES, parseRules, tooManyRules } from '../api/fault-spec';
 import type { RuleSet } from '../faults/rule-set';
 
 /** What the worker's control socket acts on (a ChaosFs). */
@@ -27,6 +27,12 @@ export function workerHandler(target: WorkerTarget) {
         };
       case 'rules.set': {
         const parsed = parseRules(req.rules);
+        // Rules added one request at a time must not pile up past the limit either.
+        const kept = new Set(parsed.map((r) => r.id));
+        const count = req.replace
+          ? parsed.length
+          : parsed.length + rules.list().filter((r) => !kept.has(r.id)).length;
+        if (count > MAX_RULES) throw new ControlError('BadRequest', `rules: ${tooManyRules(count)}`, 'rules');
         const ids = req.replace ? rules.replace(parsed) : rules.upsert(parsed);
         await target.settled();
         return { ids };

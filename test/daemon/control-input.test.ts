@@ -64,7 +64,7 @@ describe('daemon control socket input', () => {
     }
   });
 
-  it('refuses NaN, negative, fractional and huge numbers, unknown fields, NUL, "." and "..", any other version', async () => {
+  it('refuses NaN, negative, fractional and huge numbers, unknown fields, NUL, "." and "..", any other version, 9,000 rules', async () => {
     const pid = process.pid;
     const inject = (rest: string) =>
       `{"op":"inject","target":{"pid":${pid}},"volumePath":"/tmp","allInNamespace":true,"dryRun":true,${rest}}`;
@@ -77,9 +77,16 @@ describe('daemon control socket input', () => {
         '{"op":"inject","target":{"pid":99999999999999999999},"volumePath":"/tmp","rules":[]}',
         /target.pid: Too big/,
       ],
-      ['{"op":"inject","target":{"pid":1.5},"volumePath":"/tmp","rules":[]}', /^target: /],
+      [
+        '{"op":"inject","target":{"pid":1.5},"volumePath":"/tmp","rules":[]}',
+        /^target: must be \{"pid": N\} with N a process id \(a whole number > 0\)/,
+      ],
       ['{"op":"inject","target":{"pid":1e400},"volumePath":"/tmp","rules":[]}', /^target: /],
       ['{"op":"inject","target":{"pid":"1"},"volumePath":"/tmp","rules":[]}', /^target: /],
+      [
+        inject(`"rules":[${Array(9000).fill('{"action":"fault","errno":"EIO"}').join(',')}]`),
+        /^rules: at most 256 rules on a volume \(this would make 9000\)/,
+      ],
       [rule('"action":"latency","delay":"NaNms"'), /rules\[0\].delay: "NaNms" is not a duration/],
       [rule('"action":"latency","delay":"-5ms"'), /rules\[0\].delay: "-5ms" is not a duration/],
       [
