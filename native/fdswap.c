@@ -36,6 +36,7 @@
 #include "ptrace.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <dirent.h>
@@ -45,6 +46,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -139,21 +141,51 @@ static int in_volume(const struct proc *p, const char *link)
 }
 
 #define FAILED_WHY "not swapped: the process failed"
+/*
+ * File locks. A flock or OFD lock belongs to the open file: it is taken again on the new file, in the
+ * stop, through the spare fd, before the dup3 that closes the old one (which lets the old lock go);
+ * another holder of a conflicting lock on the new file makes the take fail, and the fd stays. A POSIX
+ * (F_SETLK) lock belongs to the process and is let go by ANY close of an fd of its file, our spare's
+ * included, so it cannot be carried that way: such an fd stays, and the daemon retries in a moment
+ * (SQLite holds its POSIX locks only for a transaction). Leases and what cannot be parsed stay too.
+ * Every reason contains "holds file locks": the daemon's retry knows them by it.
+ */
 #define LOCKED_WHY "holds file locks (closing the old fd would drop them)"
+#define POSIX_LOCKED_WHY "holds file locks: a POSIX (F_SETLK) lock, which belongs to the process"
+
+/* Why fi's locks cannot be carried to a new file, or NULL if they can (or there are none). */
+static const char *locks_stay_why(const struct fdinfo *fi)
+{
+	if (fi->locked > FDINFO_MAX_LOCKS)
+		return LOCKED_WHY;
+	for (int i = 0; i < fi->locked; i++) {
+		if (fi->locks[i].kind == 'P')
+			return POSIX_LOCKED_WHY;
+		if (fi->locks[i].kind == '?')
+			return LOCKED_WHY;
+	}
+	return NULL;
+}
 
 /*
- * Whether fd of pid holds a file lock now (its fdinfo lists one); unreadable counts as locked. Read
- * through a live thread (tid): a zombie main thread's /proc/PID/fdinfo is empty.
+ * fd's locks now, into e (the process is stopped: they cannot change until it runs again); returns why
+ * they cannot be carried, or NULL. Unreadable counts as locked. Read through a live thread (tid): a
+ * zombie main thread's /proc/PID/fdinfo is empty.
  */
-static int fd_locked_now(pid_t pid, pid_t tid, int fd)
+static const char *locks_now(pid_t pid, pid_t tid, struct entry *e)
 {
 	char q[96], info[8192];
-	snprintf(q, sizeof q, "/proc/%d/task/%d/fdinfo/%d", pid, tid, fd);
+	snprintf(q, sizeof q, "/proc/%d/task/%d/fdinfo/%d", pid, tid, e->fd);
 	if (read_small(AT_FDCWD, q, info, sizeof info) < 0)
-		return 1;
+		return LOCKED_WHY;
 	struct fdinfo fi;
 	fdinfo_parse(info, &fi);
-	return fi.locked;
+	const char *why = locks_stay_why(&fi);
+	if (why)
+		return why;
+	e->nlocks = fi.locked;
+	memcpy(e->locks, fi.locks, sizeof e->locks);
+	return NULL;
 }
 
 static char task_state(pid_t pid, pid_t tid)
@@ -254,8 +286,9 @@ static void scan_fds(struct proc *p)
 			add_skip(p, fd, link, "not under PATH", 0, fi.ino);
 			continue;
 		}
-		if (fi.locked) {
-			add_skip(p, fd, link, LOCKED_WHY, 1, fi.ino);
+		const char *locked_why = locks_stay_why(&fi);
+		if (locked_why) {
+			add_skip(p, fd, link, locked_why, 1, fi.ino);
 			continue;
 		}
 		if (fi.flags & O_ASYNC) {
@@ -1005,6 +1038,82 @@ static void move_maps(struct ctx *c, struct entry **v, size_t n)
 	}
 }
 
+/* Where the struct flocks of carry_locks() go in the scratch mapping: after the call table. */
+static unsigned long flocks_at(const struct ctx *c)
+{
+	return c->scratch + ((OFF_TABLE + c->cap * sizeof(struct blob_entry) + 15) & ~15UL);
+}
+
+/*
+ * Takes each entry's flock and OFD locks on its new file through its spare fd (the target is stopped,
+ * the dup3 table is built in c->tab[0..n)). An fd whose lock cannot be taken is dropped, and its dup3
+ * with it: the app keeps the old file and its lock. Non-blocking: a conflicting holder is an EAGAIN,
+ * never a wait inside the stop. Returns -1 if the injected code failed (the batch is undone).
+ */
+static int carry_locks(struct ctx *c, struct entry **v, size_t n)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!v[i]->dropped && v[i]->fd >= 0)
+			total += (size_t)v[i]->nlocks;
+	if (!total)
+		return 0;
+	struct blob_entry *dups = xcalloc(n, sizeof *dups);
+	memcpy(dups, c->tab, n * sizeof *dups);
+	struct flock *fl = xcalloc(c->cap, sizeof *fl);
+	size_t *owner = xcalloc(c->cap, sizeof *owner);
+	int rc = 0;
+	size_t i = 0;
+	while (i < n && !rc) {
+		/* One table run per c->cap locks; an entry's locks never straddle two runs. */
+		size_t k = 0;
+		for (; i < n; i++) {
+			struct entry *e = v[i];
+			if (e->dropped || e->fd < 0 || !e->nlocks)
+				continue;
+			if (k + (size_t)e->nlocks > c->cap)
+				break;
+			for (size_t j = 0; j < (size_t)e->nlocks; j++) {
+				const struct fd_lock *l = &e->locks[j];
+				owner[k] = i;
+				if (l->kind == 'F') {
+					c->tab[k++] = (struct blob_entry){SYS_flock, e->spare,
+									  (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB, 0, 0};
+				} else {
+					fl[k] = (struct flock){.l_type = l->write ? F_WRLCK : F_RDLCK,
+							       .l_whence = SEEK_SET,
+							       .l_start = l->start,
+							       .l_len = l->end < 0 ? 0 : l->end - l->start + 1};
+					c->tab[k] = (struct blob_entry){SYS_fcntl, e->spare, F_OFD_SETLK,
+									(int64_t)(flocks_at(c) + k * sizeof *fl), 0};
+					k++;
+				}
+			}
+		}
+		if (!k)
+			break;
+		if (rw_target(c->p->t0, flocks_at(c), fl, k * sizeof *fl, 1) || run_table(c, k) != 0) {
+			rc = -1;
+			break;
+		}
+		for (size_t m = 0; m < k; m++) {
+			struct entry *e = v[owner[m]];
+			if (c->tab[m].ret < 0 && !e->dropped) {
+				snprintf(e->dropped_buf, sizeof e->dropped_buf,
+					 "holds file locks, and cannot take them on the new file: %s",
+					 strerror((int)-c->tab[m].ret));
+				e->dropped = e->dropped_buf;
+				dups[owner[m]] = (struct blob_entry){-1, 0, 0, 0, 0};
+			}
+		}
+	}
+	memcpy(c->tab, dups, n * sizeof *dups);
+	free(dups);
+	free(fl);
+	free(owner);
+	return rc;
+}
+
 /* Phase 2 for one batch. */
 static int swap_batch(struct ctx *c, struct entry **v, size_t n, int *undone)
 {
@@ -1039,11 +1148,11 @@ static int swap_batch(struct ctx *c, struct entry **v, size_t n, int *undone)
 				c->tab[k++] = (struct blob_entry){-1, 0, 0, 0, 0};
 				continue;
 			}
-			/* A lock taken since the scan (SQLite locks for each transaction) would be
-			 * dropped by the dup3 that closes the old fd: look again, now that the
-			 * process cannot take one. */
-			if (fd_locked_now(p->pid, p->t0, e->fd)) {
-				e->dropped = LOCKED_WHY;
+			/* The locks as they are now (SQLite takes one per transaction): carried by
+			 * carry_locks() below, or the fd stays. */
+			const char *locked_why = locks_now(p->pid, p->t0, e);
+			if (locked_why) {
+				e->dropped = locked_why;
 				c->tab[k++] = (struct blob_entry){-1, 0, 0, 0, 0};
 				continue;
 			}
@@ -1075,6 +1184,12 @@ static int swap_batch(struct ctx *c, struct entry **v, size_t n, int *undone)
 		} else {
 			c->tab[k++] = (struct blob_entry){-1, 0, 0, 0, 0}; /* move_maps() */
 		}
+	}
+	if (carry_locks(c, v, n) != 0) {
+		let_go(others, nothers);
+		free(others);
+		*undone = 1;
+		return -1;
 	}
 	long long t_checked = now_us();
 	p->check_us += t_checked - t_stopped;
@@ -1206,7 +1321,9 @@ static void swap_process(struct proc *p)
 		goto out;
 	}
 	c.cap = batch + 2;
-	c.scratch_len = (OFF_TABLE + c.cap * sizeof(struct blob_entry) + 4095) & ~4095UL;
+	/* The call table, then room for as many struct flocks (carry_locks). */
+	c.scratch_len = (OFF_TABLE + c.cap * (sizeof(struct blob_entry) + sizeof(struct flock)) + 16 + 4095) &
+			~4095UL;
 	rc = rsys(&c, SYS_mmap, 0, (long)c.scratch_len, PROT_READ | PROT_WRITE | PROT_EXEC,
 		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, &ret);
 	if (rc || (ret < 0 && ret > -4096)) {

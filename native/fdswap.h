@@ -35,6 +35,8 @@ struct entry {
 	/* FD_MAP: the mapping [lo, hi) at file offset off, its protection and MAP_SHARED or not */
 	unsigned long lo, hi, off;
 	int prot, shared;
+	int nlocks;	 /* flock and OFD locks to take on the new file, read in the stop */
+	struct fd_lock locks[FDINFO_MAX_LOCKS];
 	const char *dropped; /* why it was not swapped after all (NULL: swapped); a failure */
 	char dropped_buf[160];
 };

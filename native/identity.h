@@ -10,13 +10,22 @@
 #include <sys/types.h>
 #include <stdint.h>
 
+/* A lock an open file holds, from a "lock:" line of its fdinfo. */
+struct fd_lock {
+	char kind;	     /* 'F' flock, 'O' OFD (F_OFD_SETLK), 'P' POSIX (F_SETLK), '?' a lease or else */
+	int write;	     /* exclusive */
+	long long start, end; /* bytes [start, end]; end -1: to EOF */
+};
+#define FDINFO_MAX_LOCKS 8
+
 /* The fields of /proc/.../fdinfo/N fdswap uses; ino 0 = not shown. */
 struct fdinfo {
 	long long pos;
 	int flags;
 	int mnt_id;
 	unsigned long long ino;
-	int locked; /* a POSIX/flock lock line */
+	int locked; /* how many "lock:" lines */
+	struct fd_lock locks[FDINFO_MAX_LOCKS]; /* the first of them */
 };
 
 /* Parses an fdinfo text. */

@@ -29,6 +29,8 @@ export interface Hold {
   at?: number | string;
   /** As /proc shows it (for a file on a detached mount, the path within that mount). */
   path: string;
+  /** Why it could not be moved, when that can be told from /proc. */
+  why?: string;
 }
 
 export function allPids(): number[] {
@@ -110,12 +112,27 @@ export function processesOfContainer(id: string, exclude: ReadonlySet<number> = 
 
 /** The `mnt_id:` of an fdinfo file, or undefined when it is gone. */
 function fdinfoMountId(fdinfo: string): number | undefined {
+  const m = /^mnt_id:\s*(\d+)/m.exec(readOr(fdinfo));
+  return m ? Number(m[1]) : undefined;
+}
+
+function readOr(file: string): string {
   try {
-    const m = /^mnt_id:\s*(\d+)/m.exec(fs.readFileSync(fdinfo, 'utf8'));
-    return m ? Number(m[1]) : undefined;
+    return fs.readFileSync(file, 'utf8');
   } catch {
-    return undefined;
+    return '';
   }
+}
+
+/**
+ * Why an fd cannot be moved, when its fdinfo says: a POSIX lock belongs to the process and any close
+ * of an fd of its file lets it go, so fdswap leaves such an fd until the lock is let go (a flock or
+ * OFD lock moves with its fd).
+ */
+function whyHeld(fdinfo: string): string | undefined {
+  return /^lock:.*\bPOSIX\b/m.test(readOr(fdinfo))
+    ? 'holds a POSIX lock, which cannot move with its fd: it moves once the lock is let go'
+    : undefined;
 }
 
 /** The mount a /proc magic link (cwd, root, map_files/...) leads to, without touching that file system. */
@@ -161,7 +178,9 @@ function holdsOf(pid: number, mntIds: ReadonlySet<number>, devs: ReadonlySet<str
     const link = readlinkOr(`/proc/${pid}/fd/${fd}`);
     if (link === undefined || NOT_A_FILE.test(link)) continue;
     const mnt = fdinfoMountId(`/proc/${pid}/fdinfo/${fd}`);
-    if (mnt !== undefined && mntIds.has(mnt)) found.push({ pid, what: 'fd', at: Number(fd), path: link });
+    if (mnt !== undefined && mntIds.has(mnt)) {
+      found.push({ pid, what: 'fd', at: Number(fd), path: link, why: whyHeld(`/proc/${pid}/fdinfo/${fd}`) });
+    }
   }
   for (const what of ['cwd', 'root'] as const) {
     const mnt = magicLinkMountId(`/proc/${pid}/${what}`);
@@ -212,5 +231,5 @@ export function holdersOf(
 
 export function describeHold(h: Hold): string {
   const where = h.what === 'fd' ? `fd ${h.at}` : h.what === 'map' ? `mapping ${h.at}` : h.what;
-  return `pid ${h.pid} ${where} ${h.path}`;
+  return `pid ${h.pid} ${where} ${h.path}${h.why ? ` (${h.why})` : ''}`;
 }

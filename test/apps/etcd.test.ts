@@ -3,16 +3,14 @@
  * bbolt) on the volume. A writer on the host puts sequenced keys through the gRPC gateway (HTTP)
  * before, during and after an injection and records each put etcd acknowledged.
  *
- * etcd cannot be injected today, and the case says so: etcd holds file locks on its bbolt db and its
- * WAL files for its whole life, and fdswap does not carry a lock over to the new file yet. bbolt
- * writes the db with pwrite on the locked fd and reads it through a MAP_SHARED mapping: the mapping
- * must stay with the fd (with the mapping alone moved onto ChaosFS's page cache bbolt read stale pages
- * and panicked, "page already freed" — what this case caught). What is checked is that this is safe:
- * the injection is refused naming each of those files and rolled back while etcd serves, no put
- * fails, every acknowledged key is there with its value (and still is after etcd restarts on the
- * same data directory), `etcdctl endpoint health`, and the namespace is as before, every fd on the
- * volume's own mount. When locks are carried this case turns red: make it inject (a write/fsync
- * delay, then a fault etcd survives) and recover.
+ * etcd is what a fd swap finds hard: it holds a flock on its bbolt db and OFD locks on its WAL files
+ * for its whole life, and bbolt reads the db through a MAP_SHARED mapping while writing it with pwrite.
+ * fdswap takes the locks again on the new files before the old ones close, and moves the mapping with
+ * its file (with the mapping alone moved, bbolt read stale pages and panicked: "page already freed").
+ * Checked: the injection takes every fd of etcd's on the volume onto ChaosFS with its locks, the delay
+ * fires, no put fails, every acknowledged key is there with its value (also after etcd restarts on the
+ * same data directory), `etcdctl endpoint health`, nothing in etcd's log about I/O, and the namespace
+ * is as before, every fd on the volume's own mount.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -117,7 +115,7 @@ describe('applications: etcd 3.4 with a sequenced writer', function () {
     writer = etcd = undefined;
   });
 
-  it('an injection etcd cannot take is refused by name and rolled back; etcd serves on, every acknowledged key there', async () => {
+  it('injected under a write/fsync delay while a writer puts keys, then recovered: no put fails, every acknowledged key there', async () => {
     const { d, ns } = current;
     const before = ns.mountTable();
     const O = ns.outside;
@@ -127,43 +125,52 @@ describe('applications: etcd 3.4 with a sequenced writer', function () {
     const acked = () => lines(`${O}/acked`);
     await until('the writer puts keys', () => acked().length > 30);
 
-    const target = `pid/${etcd.pid}`;
-    const refused = cli(
-      d,
-      1,
-      'delay',
-      target,
-      '--path',
-      ns.volume,
-      '--delay',
-      '2ms',
-      '--methods',
-      'write,fsync',
-    );
+    const pid = etcd.pid;
+    const target = `pid/${pid}`;
+    cli(d, 0, 'delay', target, '--path', ns.volume, '--delay', '2ms', '--methods', 'write,fsync');
+    // Every file etcd holds on the volume, its locked db and WAL and its db mapping, is on ChaosFS.
+    const fuse = fs
+      .readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
+      .split('\n')
+      .find((l) => / - fuse\.chaosfs /.test(l));
+    assert.ok(fuse, 'ChaosFS is mounted in the namespace');
+    const fuseId = fuse.split(' ')[0];
     const member = `${ns.volume}/etcd/member`;
-    assert.match(refused.stderr, /failed and was rolled back/, refused.stderr);
-    assert.match(
-      refused.stderr,
-      new RegExp(`mmap ${member}/snap/db: stays with fd \\d+ of the same file: holds file locks`),
-      refused.stderr,
+    const onVolume = fs
+      .readdirSync(`/proc/${pid}/fd`)
+      .map((fd) => ({ fd, link: fs.readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: 'utf8' }) }))
+      .filter((f) => f.link.startsWith(member));
+    assert.ok(
+      onVolume.some((f) => f.link.endsWith('/snap/db')) && onVolume.some((f) => f.link.endsWith('.wal')),
     );
-    assert.match(
-      refused.stderr,
-      new RegExp(`fd \\d+ ${member}/wal/\\S+\\.wal: holds file locks`),
-      refused.stderr,
+    for (const f of onVolume) {
+      const info = fs.readFileSync(`/proc/${pid}/fdinfo/${f.fd}`, 'utf8');
+      assert.match(
+        info,
+        new RegExp(`^mnt_id:\\s+${fuseId}$`, 'm'),
+        `fd ${f.fd} ${f.link} is on ChaosFS (mount ${fuseId}): ${info}`,
+      );
+    }
+    const locks = onVolume.map((f) => fs.readFileSync(`/proc/${pid}/fdinfo/${f.fd}`, 'utf8'));
+    assert.ok(
+      locks.some((l) => /^lock:/m.test(l)),
+      'its locks came with its files',
     );
-    assert.deepEqual(
-      JSON.parse(cli(d, 0, 'status', '-o', 'json').stdout)[0].result.injections,
-      [],
-      'nothing is left injected',
+    const injectedAt = acked().length;
+    await until('puts go on under the delay', () => acked().length > injectedAt + 100);
+    const counters = JSON.parse(cli(d, 0, 'status', '-o', 'json').stdout)[0].result.injections[0];
+    assert.ok(
+      counters.rules.some((r: { injected: number }) => r.injected > 0),
+      `the delay fired: ${JSON.stringify(counters.rules)}`,
     );
+    cli(d, 0, 'recover', target);
     assertRecovered(ns, before, d.dir);
     const mark = acked().length;
-    await until('puts go on after the refusal', () => acked().length > mark + 100);
+    await until('puts go on after the recovery', () => acked().length > mark + 100);
     fs.writeFileSync(`${O}/stop`, '');
     await new Promise((resolve) => writer!.once('exit', resolve));
 
-    assert.deepEqual(lines(`${O}/errors`), [], 'no put failed, before, during or after the attempt');
+    assert.deepEqual(lines(`${O}/errors`), [], 'no put failed, before, during or after the injection');
     assert.ok(
       etcd.healthy(),
       `etcdctl endpoint health: ${String(etcd.etcdctl('endpoint', 'health').stderr)}`,
@@ -173,7 +180,7 @@ describe('applications: etcd 3.4 with a sequenced writer', function () {
         .map(Number)
         .filter((i) => found.get(i) !== `v${i}-${'x'.repeat(200)}`);
     assert.deepEqual(missingOrWrong(keys(etcd)), [], 'every acknowledged key is there with its value');
-    // The WAL and the db written across the attempt are sound: etcd restarts on them.
+    // The WAL and the db written across the injection are sound: etcd restarts on them.
     await etcd.stop();
     await etcd.start();
     assert.deepEqual(missingOrWrong(keys(etcd)), [], 'every acknowledged key is there after a restart');

@@ -2,7 +2,7 @@
  * What real programs do to an injected volume, with shell programs in a private mount namespace (as
  * in a container): fork workers that open files during the injection, exit while the rest of the
  * namespace goes on, stat their files under a lookup fault, rename and unlink open files, hold file
- * locks. Each case: inject -> work -> recover (through the real kubectl-iochaos) -> work -> checks.
+ * locks (a flock is carried onto ChaosFS and back; a POSIX lock cannot be, and recovery says so). Each case: inject -> work -> recover (through the real kubectl-iochaos) -> work -> checks.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -130,37 +130,86 @@ describe('applications: processes that fork, exit, stat, rename and lock during 
     assert.deepEqual(lines(`${O}/errors-after`), []);
   });
 
+  it('a flock is carried onto ChaosFS and back: no other process can take it at any point', async () => {
+    const { d, ns } = current;
+    const before = ns.mountTable();
+    const V = ns.volume;
+    const O = ns.outside;
+    const app = ns.start(
+      `exec 5>>${V}/flocked; flock 5; echo $$ > ${O}/app.pid; ` +
+        writerLoop(
+          `if [ -e ${O}/unlock ] && [ ! -e ${O}/unlocked ]; then flock -u 5; touch ${O}/unlocked; fi`,
+        ),
+    );
+    await until('the app holds its lock', () => lines(`${O}/app.pid`).length > 0);
+    const pid = Number(lines(`${O}/app.pid`)[0]);
+    // Another process of the namespace asks for the same lock, without waiting: 1 while it is held.
+    const tryLock = () => ns.run(`flock -n ${V}/flocked true`).status;
+    assert.equal(tryLock(), 1, 'held before the injection');
+    cli(0, 'delay', `pid/${pid}`, '--path', V, '--delay', '1ms');
+    const fd5 = () => fs.readFileSync(`/proc/${pid}/fdinfo/5`, 'utf8');
+    const fuseMount = fs
+      .readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
+      .split('\n')
+      .find((l) => / - fuse\.chaosfs /.test(l));
+    assert.ok(fuseMount, 'ChaosFS is mounted in the namespace');
+    assert.match(fd5(), new RegExp(`^mnt_id:\\s+${fuseMount.split(' ')[0]}$`, 'm'), 'fd 5 is on ChaosFS');
+    assert.match(fd5(), /^lock:.*FLOCK +ADVISORY +WRITE/m, 'and holds its lock there');
+    assert.equal(tryLock(), 1, 'held on ChaosFS: the other process, on ChaosFS too, cannot take it');
+    cli(0, 'recover', `pid/${pid}`);
+    assert.match(fd5(), /^lock:.*FLOCK +ADVISORY +WRITE/m, 'still held after recovery');
+    assert.equal(tryLock(), 1, 'held on the volume again');
+    fs.writeFileSync(`${O}/unlock`, '');
+    await until('the app let go of the lock', () => fs.existsSync(`${O}/unlocked`));
+    assert.equal(tryLock(), 0, "the lock is the app's own: once it lets go, another process takes it");
+    assertRecovered(ns, before, d.dir);
+    fs.writeFileSync(`${O}/stop`, '');
+    await new Promise((resolve) => app.once('exit', resolve));
+  });
+
   it('never says "recovered" while a file is left: names it, exits 1, status shows it, a second recover finishes', async () => {
     const { d, ns } = current;
     const before = ns.mountTable();
     const V = ns.volume;
     const O = ns.outside;
-    // An fd holding a flock cannot be swapped (closing the old fd would drop the lock).
+    // A POSIX lock (fcntl F_SETLK) belongs to the process, and any close of an fd of its file lets it
+    // go: the fd holding one cannot be swapped. A holder takes one on a file opened during the injection.
+    const holder = [
+      'import fcntl, os, sys, time',
+      `f = open("${V}/locked", "a"); fcntl.lockf(f, fcntl.LOCK_EX)`,
+      `open("${O}/holder", "w").write(f"{os.getpid()} {f.fileno()}")`,
+      `while not os.path.exists("${O}/unlock"): time.sleep(0.05)`,
+      `fcntl.lockf(f, fcntl.LOCK_UN); open("${O}/unlocked", "w")`,
+      `while not os.path.exists("${O}/stop"): time.sleep(0.05)`,
+    ].join('\n');
+    fs.writeFileSync(`${O}/holder.py`, holder);
     const app = ns.start(
       `echo $$ > ${O}/app.pid; ` +
         writerLoop(
-          `if [ -e ${O}/lock ] && [ ! -e ${O}/locked ]; then exec 5>>${V}/locked; flock 5; touch ${O}/locked; fi; ` +
-            `if [ -e ${O}/unlock ] && [ ! -e ${O}/unlocked ]; then flock -u 5; touch ${O}/unlocked; fi`,
+          `if [ -e ${O}/lock ] && [ ! -e ${O}/started ]; then touch ${O}/started; python3 ${O}/holder.py & fi`,
         ),
     );
     await until('the app runs', () => lines(`${O}/app.pid`).length > 0);
     const pid = Number(lines(`${O}/app.pid`)[0]);
     cli(0, 'delay', `pid/${pid}`, '--path', V, '--delay', '1ms');
     fs.writeFileSync(`${O}/lock`, '');
-    await until('the app holds a lock on a file opened during the injection', () =>
-      fs.existsSync(`${O}/locked`),
+    await until(
+      'a process holds a lock on a file opened during the injection',
+      () => fs.existsSync(`${O}/holder`) && lines(`${O}/holder`).length > 0,
     );
+    const [holderPid, holderFd] = lines(`${O}/holder`)[0]!.split(' ');
     const first = cli(1, 'recover', `pid/${pid}`);
     assert.equal(first.status, 1, `recover fails while something is left: ${first.stdout}`);
-    assert.match(first.stderr, new RegExp(`pid ${pid} fd 5 \\S*/locked`), first.stderr);
+    assert.match(first.stderr, new RegExp(`pid ${holderPid} fd ${holderFd} \\S*/locked`), first.stderr);
+    assert.match(first.stderr, /POSIX/, first.stderr);
     const status = JSON.parse(d.cli('status', '-o', 'json').stdout)[0].result.injections;
     assert.equal(status[0].state, 'recover-incomplete');
     assert.ok(
-      status[0].left.some((l: string) => l.includes(`pid ${pid} fd 5`)),
+      status[0].left.some((l: string) => l.includes(`pid ${holderPid} fd ${holderFd}`)),
       JSON.stringify(status[0].left),
     );
     fs.writeFileSync(`${O}/unlock`, '');
-    await until('the app let go of the lock', () => fs.existsSync(`${O}/unlocked`));
+    await until('the holder let go of the lock', () => fs.existsSync(`${O}/unlocked`));
     cli(0, 'recover', `pid/${pid}`);
     assertRecovered(ns, before, d.dir);
     fs.writeFileSync(`${O}/stop`, '');
