@@ -136,23 +136,32 @@ async function main(argv: string[]): Promise<void> {
   validate(opts, flags);
   // Loaded after the flags are checked: --help and usage errors stay fast.
   const { run } = await import('./run.js');
-  const running = await run(opts);
-
+  // The handlers are in place before the server listens: a SIGTERM that comes as soon as it says
+  // "listening" (a fast rollout, a test) must get the graceful shutdown, not the default exit.
+  let signalled: string | undefined;
   let stopping = false;
-  const onSignal = (signal: string) => {
-    if (stopping) return;
+  let running: Awaited<ReturnType<typeof run>> | undefined;
+  const shutdown = () => {
+    if (stopping || !running || !signalled) return;
     stopping = true;
-    running.logger.info({ signal }, 'shutting down');
-    running.stop().then(
+    const r = running;
+    r.logger.info({ signal: signalled }, 'shutting down');
+    r.stop().then(
       () => process.exit(0),
       (err: unknown) => {
-        running.logger.error({ err }, 'shutdown failed');
+        r.logger.error({ err }, 'shutdown failed');
         process.exit(1);
       },
     );
   };
+  const onSignal = (signal: string) => {
+    signalled ??= signal;
+    shutdown();
+  };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+  running = await run(opts);
+  shutdown();
 }
 
 main(hideBin(process.argv)).catch((err: unknown) => {
