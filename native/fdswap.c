@@ -1185,6 +1185,11 @@ static int swap_batch(struct ctx *c, struct entry **v, size_t n, int *undone)
 			c->tab[k++] = (struct blob_entry){-1, 0, 0, 0, 0}; /* move_maps() */
 		}
 	}
+	/* A file moves whole: an fd found locked in this stop keeps the others of its file where they
+	 * are (closing any fd of a file lets the process's POSIX locks on it go). tab[i] is v[i]'s. */
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->fd >= 0 && !v[i]->dropped && hold_with_file(p, v[i]))
+			c->tab[i] = (struct blob_entry){-1, 0, 0, 0, 0};
 	if (carry_locks(c, v, n) != 0) {
 		let_go(others, nothers);
 		free(others);

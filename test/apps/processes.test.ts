@@ -167,6 +167,38 @@ describe('applications: processes that fork, exit, stat, rename and lock during 
     await new Promise((resolve) => app.once('exit', resolve));
   });
 
+  it('a POSIX lock taken through one fd of a file keeps every fd of that file where it is: the lock is never let go', async () => {
+    const { d, ns } = current;
+    const before = ns.mountTable();
+    const V = ns.volume;
+    const O = ns.outside;
+    // Two fds of one file, the lock taken through the first: a close of EITHER lets it go.
+    fs.writeFileSync(
+      `${O}/holder.py`,
+      [
+        'import fcntl, os, time',
+        `a = open("${V}/plocked", "a"); b = open("${V}/plocked", "r"); fcntl.lockf(a, fcntl.LOCK_EX)`,
+        `open("${O}/holder.pid", "w").write(str(os.getpid()))`,
+        `while not os.path.exists("${O}/stop"): time.sleep(0.05)`,
+      ].join('\n'),
+    );
+    const holder = ns.start(`exec python3 ${O}/holder.py`);
+    await until('the holder holds its lock', () => lines(`${O}/holder.pid`).length > 0);
+    const pid = Number(lines(`${O}/holder.pid`)[0]);
+    const tryLock = () =>
+      ns.run(
+        `python3 -c 'import fcntl; fcntl.lockf(open("${V}/plocked", "a"), fcntl.LOCK_EX | fcntl.LOCK_NB)'`,
+      ).status;
+    assert.notEqual(tryLock(), 0, 'held before the injection');
+    const refused = cli(1, 'delay', `pid/${pid}`, '--path', V, '--delay', '1ms');
+    assert.match(refused.stderr, /failed and was rolled back/, refused.stderr);
+    assert.match(refused.stderr, /POSIX/, refused.stderr);
+    assert.notEqual(tryLock(), 0, 'still held: neither fd of the file was closed');
+    assertRecovered(ns, before, d.dir);
+    fs.writeFileSync(`${O}/stop`, '');
+    await new Promise((resolve) => holder.once('exit', resolve));
+  });
+
   it('never says "recovered" while a file is left: names it, exits 1, status shows it, a second recover finishes', async () => {
     const { d, ns } = current;
     const before = ns.mountTable();
