@@ -140,11 +140,11 @@ async function main(argv: string[]): Promise<void> {
   // "listening" (a fast rollout, a test) must get the graceful shutdown, not the default exit.
   let signalled: string | undefined;
   let stopping = false;
-  let running: Awaited<ReturnType<typeof run>> | undefined;
+  const started: { running?: Awaited<ReturnType<typeof run>> } = {};
   const shutdown = () => {
-    if (stopping || !running || !signalled) return;
+    const r = started.running;
+    if (stopping || !r || !signalled) return;
     stopping = true;
-    const r = running;
     r.logger.info({ signal: signalled }, 'shutting down');
     r.stop().then(
       () => process.exit(0),
@@ -160,7 +160,7 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
-  running = await run(opts);
+  started.running = await run(opts);
   shutdown();
 }
 
