@@ -65,6 +65,7 @@ export function commandTable(): CommandFlags[] {
     { name: 'apply', flags: names({ ...KUBE_FLAGS, ...APPLY_FLAGS }) },
     { name: 'recover', flags: names({ ...KUBE_FLAGS, ...RECOVER_FLAGS }) },
     { name: 'status', flags: names({ ...KUBE_FLAGS, ...STATUS_FLAGS }) },
+    { name: 'metrics', flags: names(KUBE_FLAGS) },
     { name: 'completion', flags: [] },
   ];
 }
