@@ -60,10 +60,15 @@ export function ruleHint(i: HintInput): string | undefined {
     const app = called
       ? `the app called ${called}`
       : `the app made no call on ${i.volumePath} at all: is it the volume the app uses?`;
+    // A percent drawn in C (no seed) counts only the calls that won the draw as matched.
+    const drawn =
+      rule.percent !== undefined && rule.percent < 100 && rule.seed === undefined
+        ? ` Its percent (${rule.percent}) is drawn before a call counts as matched: a low one can also leave it at 0.`
+        : '';
     return (
       `matched no call in its first ${seconds(i.afterMs)}: check its path glob ${glob} ` +
       `(relative to the volume ${i.volumePath}) and its methods (${methods}); ${app}. ` +
-      `Mapped I/O (mmap) reaches rules only at page-fault granularity, not per read or write.`
+      `Mapped I/O (mmap) reaches rules only at page-fault granularity, not per read or write.${drawn}`
     );
   }
   if (i.injected === 0) {

@@ -39,6 +39,18 @@ describe('proof of effect: the idle-rule hint', () => {
     assert.match(hint, /made no call on \/data at all: is it the volume the app uses\?/);
   });
 
+  it('a natively drawn percent, which counts only the calls that won the draw, is named as a cause too', () => {
+    const r = rule({ action: 'fault', errno: 'EIO', percent: 1 });
+    assert.match(ruleHint(base({ rule: r }))!, /Its percent \(1\) is drawn before a call counts as matched/);
+    const seeded = rule({ action: 'fault', errno: 'EIO', percent: 1, seed: 7 });
+    assert.doesNotMatch(
+      ruleHint(base({ rule: seeded }))!,
+      /Its percent/,
+      'a seeded percent is drawn after matching',
+    );
+    assert.doesNotMatch(ruleHint(base())!, /Its percent/);
+  });
+
   it('a rule that matched calls but whose percent fired on none says so', () => {
     const r = rule({ action: 'fault', errno: 'EIO', percent: 0.1, times: 3 });
     const hint = ruleHint(base({ rule: r, matched: 57, injected: 0 }))!;
