@@ -1,5 +1,7 @@
 /** The metrics text: what a Prometheus parser reads back from status, odd label values included. */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { parseRules } from '../api/fault-spec';
 import type { InjectionStatus } from './daemon';
@@ -55,5 +57,25 @@ describe('metrics text', () => {
   it('a container without a name is named by its id', () => {
     assert.equal(targetLabel({ containerId: 'containerd://abc' }), 'containerd://abc');
     assert.equal(targetLabel({ pid: 7 }), 'pid/7');
+  });
+
+  it('the documented Grafana panel asks only for metrics the daemon writes', async () => {
+    // From dist/sidecar/daemon/ to the repository's docs/.
+    const panel = fs.readFileSync(
+      path.resolve(__dirname, '../../../docs/grafana-iochaos-panel.json'),
+      'utf8',
+    );
+    const exprs = (JSON.parse(panel) as { targets: { expr: string }[] }).targets.map((t) => t.expr);
+    const [rule] = parseRules([{ action: 'fault', errno: 'EIO' }]);
+    const written = new Set(
+      parsePrometheusTextFormat(
+        await metricsText([
+          status({ rules: [{ id: 'r', rule, matched: 1, injected: 1 }], calls: { read: 1 } }),
+        ]),
+      ).map((f) => f.name),
+    );
+    const asked = exprs.flatMap((e) => e.match(/iochaos_\w+/g) ?? []);
+    assert.ok(asked.length >= 3);
+    for (const name of asked) assert.ok(written.has(name), `${name} is written by the daemon`);
   });
 });
