@@ -16,6 +16,7 @@ import {
   commandTable,
   DRY_RUN_FLAG,
   KUBE_FLAGS,
+  METRICS_FLAGS,
   RECOVER_FLAGS,
   STATUS_FLAGS,
   type FlagSet,
@@ -197,7 +198,7 @@ void cli
     'metrics [target]',
     'Print the counters of the injections as Prometheus text (calls per method, matched and faulted per rule)',
     (y) =>
-      withFlags(y, KUBE_FLAGS)
+      withFlags(y, METRICS_FLAGS)
         .positional('target', { type: 'string' })
         .usage(
           usage(
