@@ -101,6 +101,9 @@ describe('proof of effect: status hints and metrics on a local process', () => {
     assert.match(text, /Rules with no effect yet:/);
     assert.match(text, new RegExp(`  ${pid} ${t.volume} ${idle.id} \\(set \\d+s ago\\): matched no call`));
     assert.doesNotMatch(text, new RegExp(`${acting.id} \\(set`), 'the acting rule is not listed');
+    const [header, row] = ok(d.cli('status', '-o', 'wide')).split('\n');
+    assert.match(header, /\bRULES SET\b/);
+    assert.match(row, /\s\d+s,\d+s\s/, 'wide output gives each rule its age');
     ok(d.cli('recover', pid));
   });
 
