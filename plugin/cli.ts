@@ -8,6 +8,7 @@ import { hideBin } from 'yargs/helpers';
 import { completeInject, runInject, validateInject } from './commands/inject';
 import { completeRecover, runRecover, validateRecover } from './commands/recover';
 import { completeStatus, runStatus } from './commands/status';
+import { completeMetrics, runMetrics } from './commands/metrics';
 import { cobraOutput, complete, script } from './completion';
 import { EXIT, exitCodeOf, formatError } from './errors';
 import {
@@ -15,6 +16,7 @@ import {
   commandTable,
   DRY_RUN_FLAG,
   KUBE_FLAGS,
+  METRICS_FLAGS,
   RECOVER_FLAGS,
   STATUS_FLAGS,
   type FlagSet,
@@ -101,6 +103,7 @@ let cli = yargs(args)
         ],
         ['$0 apply -f io-latency.yaml', 'run a Chaos Mesh IOChaos experiment'],
         ['$0 status -A', 'every injection in every injected pod'],
+        ['$0 metrics pod/web-0', "the sidecar's counters, as Prometheus text"],
         ['$0 recover pod/web-0', 'put everything back'],
       ],
     ),
@@ -192,6 +195,29 @@ void cli
     (argv) => run(() => runStatus(completeStatus(argv), reachOptions(argv))),
   )
   .command(
+    'metrics [target]',
+    'Print the counters of the injections as Prometheus text (calls per method, matched and faulted per rule)',
+    (y) =>
+      withFlags(y, METRICS_FLAGS)
+        .positional('target', { type: 'string' })
+        .usage(
+          usage(
+            '$0 metrics [TARGET]',
+            'Print the counters of the injections as Prometheus text exposition, as the daemon writes it.\n' +
+              'No network port: the text comes over the control socket (pods/exec for a pod). Without TARGET: the local daemon.',
+            [
+              ['$0 metrics pod/web-0 -n shop', "the counters of one pod's sidecar"],
+              ['$0 metrics pid/1234', 'the counters of a local injection'],
+              [
+                '$0 metrics pod/web-0 > /var/lib/node_exporter/textfile/iochaos.prom',
+                "for node_exporter's textfile collector",
+              ],
+            ],
+          ),
+        ),
+    (argv) => run(() => runMetrics(completeMetrics(argv), reachOptions(argv))),
+  )
+  .command(
     'completion <shell>',
     'Print a shell completion script (bash or zsh) for kubectl-iochaos',
     (y) =>
@@ -217,7 +243,7 @@ void cli
   )
   .demandCommand(
     1,
-    'name a command: delay, fault, attr, mistake, bandwidth, diskfull, apply, recover, status or completion',
+    'name a command: delay, fault, attr, mistake, bandwidth, diskfull, apply, recover, status, metrics or completion',
   )
   .strict()
   .fail((message, err) => {

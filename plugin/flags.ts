@@ -18,6 +18,11 @@ export const KUBE_FLAGS: FlagSet = {
   output: { alias: 'o', type: 'string', describe: OUTPUT_HELP },
 };
 
+/** `metrics` prints Prometheus text only: no -o. */
+export const METRICS_FLAGS: FlagSet = Object.fromEntries(
+  Object.entries(KUBE_FLAGS).filter(([name]) => name !== 'output'),
+);
+
 export const DRY_RUN_FLAG: FlagSet = {
   'dry-run': {
     type: 'string',
@@ -65,6 +70,7 @@ export function commandTable(): CommandFlags[] {
     { name: 'apply', flags: names({ ...KUBE_FLAGS, ...APPLY_FLAGS }) },
     { name: 'recover', flags: names({ ...KUBE_FLAGS, ...RECOVER_FLAGS }) },
     { name: 'status', flags: names({ ...KUBE_FLAGS, ...STATUS_FLAGS }) },
+    { name: 'metrics', flags: names(METRICS_FLAGS) },
     { name: 'completion', flags: [] },
   ];
 }

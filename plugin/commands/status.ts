@@ -53,17 +53,43 @@ function ruleText(s: InjectionStatus): string {
     .join(',');
 }
 
+/** When each rule was set, as ages: `2m,15s` (`-` for a rule the daemon has no time for). */
+function ruleAges(s: InjectionStatus): string {
+  return s.rules.map((r) => (r.setAt ? age(Date.now() - Date.parse(r.setAt)) : '-')).join(',');
+}
+
+/**
+ * The rules that seem to do nothing, each with what to check (the daemon's hint), under the table:
+ * `pid/1234 /data rule-1 (set 45s ago): matched no call in its first 30s: ...`.
+ */
+export function hintLines(results: Reached<Result>[]): string[] {
+  const lines: string[] = [];
+  for (const r of results) {
+    if (!r.reply.ok) continue;
+    for (const s of r.reply.result.injections) {
+      const who = 'pid' in s.target ? `pid/${s.target.pid}` : r.name;
+      for (const rule of s.rules) {
+        if (!rule.hint) continue;
+        const set = rule.setAt ? ` (set ${age(Date.now() - Date.parse(rule.setAt))} ago)` : '';
+        lines.push(`${who} ${s.volumePath} ${rule.id}${set}: ${rule.hint}`);
+      }
+    }
+  }
+  return lines;
+}
+
 type Result = { injections: InjectionStatus[] };
+
+/** A pid target that names no process is answered here, before any daemon is asked. */
+export function refuseMissingProcess(target: TargetRef | undefined): void {
+  if (target?.kind === 'pid' && !fs.existsSync(`/proc/${target.pid}`)) {
+    throw new UserError(`process ${target.pid} does not exist`, 'list processes with: ps -e', EXIT.notFound);
+  }
+}
 
 async function ask(o: StatusOptions, reachOpts: ReachOptions): Promise<Reached<Result>[]> {
   const status = single<Result>((target) => (target ? { op: 'status', target } : { op: 'status' }));
-  if (o.target?.kind === 'pid' && !fs.existsSync(`/proc/${o.target.pid}`)) {
-    throw new UserError(
-      `process ${o.target.pid} does not exist`,
-      'list processes with: ps -e',
-      EXIT.notFound,
-    );
-  }
+  refuseMissingProcess(o.target);
   // A pod's daemon serves that pod only: without -c, everything it holds is the pod's status.
   if (o.target) return reach<Result>(o.target, status, reachOpts, { podWide: true });
   if (o.scope !== 'local') {
@@ -107,7 +133,7 @@ export async function runStatus(o: StatusOptions, reachOpts: ReachOptions): Prom
         s.endsAt ? age(Date.parse(s.endsAt) - Date.now()) : '-',
       ];
       if (o.scope === 'all') row.unshift(r.namespace ?? '-');
-      if (o.output === 'wide') row.push(String(s.pids.length), String(s.swapped ?? '-'));
+      if (o.output === 'wide') row.push(ruleAges(s), String(s.pids.length), String(s.swapped ?? '-'));
       rows.push(row);
     }
   }
@@ -134,8 +160,11 @@ export async function runStatus(o: StatusOptions, reachOpts: ReachOptions): Prom
       'ENDS IN',
     ];
     if (o.scope === 'all') headers.unshift('NAMESPACE');
-    if (o.output === 'wide') headers.push('PROCESSES', 'FDS SWAPPED');
+    if (o.output === 'wide') headers.push('RULES SET', 'PROCESSES', 'FDS SWAPPED');
     process.stdout.write(table(headers, rows));
+    const hints = hintLines(results);
+    if (hints.length > 0)
+      process.stdout.write(`\nRules with no effect yet:\n${hints.map((h) => `  ${h}\n`).join('')}`);
   }
   return code;
 }

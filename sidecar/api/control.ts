@@ -96,6 +96,8 @@ export const ControlRequestSchema = z.discriminatedUnion('op', [
     dryRun,
   }),
   z.strictObject({ version, op: z.literal('status'), target: TargetSchema.optional() }),
+  /** Daemon: the counters of status (of one target, or all), as Prometheus text exposition. */
+  z.strictObject({ version, op: z.literal('metrics'), target: TargetSchema.optional() }),
 ]);
 export type ControlRequest = z.output<typeof ControlRequestSchema>;
 export type ControlOp = ControlRequest['op'];
@@ -154,4 +156,31 @@ export function parseControlRequest(raw: unknown): ControlRequest {
     );
   }
   return request;
+}
+
+/**
+ * Per operation (the binding's op names: read, write, open, getattr, ...), the calls the app made on
+ * an injected volume since ChaosFS was mounted, served natively or in JS. Ops never called are absent.
+ */
+export type OpCalls = Record<string, number>;
+
+/**
+ * What status says about a rule's effect, besides the rule itself: when it was set (so its age is
+ * known), what it matched and fired on, and, when it seems to do nothing, what to check.
+ */
+export interface RuleEffect {
+  /** When the rule was set (ISO time); a rule given again (same id) starts again, counters too. */
+  setAt?: string;
+  /** Calls whose path and method matched. */
+  matched: number;
+  /** Calls the rule fired on (after percent and times). */
+  injected: number;
+  /** Why the rule looks idle and what to check; absent while it acts or is younger than the threshold. */
+  hint?: string;
+}
+
+/** The `metrics` op's result: Prometheus text exposition, printed as is. */
+export interface MetricsResult {
+  contentType: string;
+  text: string;
 }

@@ -1,5 +1,5 @@
 /** The control requests a single ChaosFS worker answers: its rules, and whether it is up. */
-import { ControlError, type ControlRequest } from '../api/control';
+import { ControlError, type ControlRequest, type OpCalls } from '../api/control';
 import { MAX_RULES, parseRules, tooManyRules } from '../api/fault-spec';
 import type { RuleSet } from '../faults/rule-set';
 
@@ -12,6 +12,19 @@ export interface WorkerTarget {
   settled(): Promise<void>;
   /** Brings the counters of natively served rules up to date. */
   refreshCounts(): void;
+  /** Per operation, calls served natively and in JS (absent without FUSE, null once unmounting). */
+  stats?(): { nativeCalls: OpCalls; jsCalls: OpCalls } | null;
+}
+
+/** Every call per op, however it was served; ops never called are left out. */
+export function opCalls(stats: { nativeCalls: OpCalls; jsCalls: OpCalls } | null | undefined): OpCalls {
+  const calls: OpCalls = {};
+  if (!stats) return calls;
+  for (const [op, n] of Object.entries(stats.nativeCalls)) {
+    const total = n + (stats.jsCalls[op] ?? 0);
+    if (total > 0) calls[op] = total;
+  }
+  return calls;
 }
 
 export function workerHandler(target: WorkerTarget) {
@@ -44,7 +57,7 @@ export function workerHandler(target: WorkerTarget) {
       }
       case 'rules.list':
         target.refreshCounts();
-        return { rules: rules.list() };
+        return { rules: rules.list(), calls: opCalls(target.stats?.()) };
       default:
         throw new ControlError(
           'Unsupported',

@@ -17,7 +17,14 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ControlError, type ControlRequest, type Target } from '../api/control';
+import {
+  ControlError,
+  type ControlRequest,
+  type MetricsResult,
+  type OpCalls,
+  type RuleEffect,
+  type Target,
+} from '../api/control';
 import { parseRules, type RuleInput } from '../api/fault-spec';
 import { request } from '../control/client';
 import type { RuleStatus } from '../faults/rule-set';
@@ -40,6 +47,8 @@ import { isWorker, startTimeOf, stopWorker } from './worker';
 import { openDirInRoot } from '../chaosfs/syscalls';
 import { RuleExpiry, withIds, type ExpiringRuleStatus } from './rule-expiry';
 import { refuseHostWide } from './request-checks';
+import { DEFAULT_HINT_AFTER_MS, ruleHint } from './effect';
+import { metricsText, METRICS_CONTENT_TYPE } from './metrics';
 
 export interface DaemonOptions {
   stateDir: string;
@@ -47,6 +56,8 @@ export interface DaemonOptions {
   runDir: string;
   steps: InjectionSteps;
   log: (event: string, fields?: Record<string, unknown>) => void;
+  /** How long a rule may match nothing before status hints at why (effect.ts); default 30 s. */
+  hintAfterMs?: number;
 }
 
 interface Live {
@@ -58,6 +69,8 @@ interface Live {
   /** Resolves with what is left after recovery (empty: nothing, the injection is closed). */
   recovering?: Promise<string[]>;
   lastSwap?: SwapSummary;
+  /** When each rule (by id) was set, in ms: its age for status, and the start of its hint's clock. */
+  setAt: Map<string, number>;
 }
 
 export interface InjectionStatus {
@@ -68,7 +81,9 @@ export interface InjectionStatus {
   startedAt: string;
   endsAt?: string;
   state: InjectionRecord['step'];
-  rules: ExpiringRuleStatus[];
+  rules: (ExpiringRuleStatus & RuleEffect)[];
+  /** Per op, the calls the app made on the volume since the injection (absent when the worker is not up). */
+  calls?: OpCalls;
   swapped?: number;
   skipped?: number;
   /** The longest the target was stopped by the fd swap, in µs. */
@@ -116,7 +131,7 @@ export class Daemon {
       this.opts.log('recovering-leftover', { id: record.id, step: record.step });
       // Journals written before namespaces were recorded: the journaled process names it, if alive.
       record.mountNs ??= namespaceOf(record.nsPid);
-      const live: Live = { record };
+      const live: Live = { record, setAt: new Map() };
       this.live.set(record.id, live);
       if (record.workerPid && this.workerAlive(record)) this.workers.add(record.workerPid);
       await this.recover(live, 'daemon restarted');
@@ -147,6 +162,11 @@ export class Daemon {
         return this.recoverRequested(req.target, req.volumePath, req.dryRun);
       case 'status':
         return { injections: await this.status(req.target) };
+      case 'metrics':
+        return {
+          contentType: METRICS_CONTENT_TYPE,
+          text: await metricsText(await this.status(req.target)),
+        } satisfies MetricsResult;
       default:
         throw new ControlError('Unsupported', `"${req.op}" is for a single ChaosFS worker, not the daemon`);
     }
@@ -207,7 +227,7 @@ export class Daemon {
       mountsBefore: mountTable(resolved.nsPid, volumePath),
       step: 'begun',
     };
-    const live: Live = { record };
+    const live: Live = { record, setAt: new Map() };
     this.live.set(id, live);
     this.journal.record(id, 'begun', record);
     this.opts.log('inject', { id, target, volumePath, pids: resolved.pids.length });
@@ -260,6 +280,7 @@ export class Daemon {
       await failpoint('inject:swapped', this.opts.log);
 
       await this.workerRequest(record, { op: 'rules.set', rules, replace: true });
+      markSet(live, rules, true);
       this.journal.record(id, 'active');
       record.step = 'active';
     } catch (err) {
@@ -295,6 +316,7 @@ export class Daemon {
       for (const r of l.record.rules) if (r.id !== undefined && ids.has(r.id)) replaced.add(r.id);
       if (dryRun) continue;
       await this.workerRequest(l.record, { op: 'rules.set', rules, replace });
+      markSet(l, rules, replace);
       const kept = replace ? [] : l.record.rules.filter((r) => r.id === undefined || !ids.has(r.id));
       l.record.rules = [...kept, ...rules];
       this.journal.record(l.record.id, l.record.step, { rules: l.record.rules });
@@ -318,6 +340,7 @@ export class Daemon {
     try {
       await this.workerRequest(r, { op: 'rules.clear', ids: [ruleId] });
       r.rules = rest;
+      live.setAt.delete(ruleId);
       this.journal.record(r.id, r.step, { rules: rest });
     } catch (err) {
       await this.recover(live, `rule ${ruleId} ended and could not be taken off: ${String(err)}`);
@@ -583,9 +606,9 @@ export class Daemon {
 
   private async describe(live: Live): Promise<InjectionStatus> {
     const r = live.record;
-    const reply = await this.workerRequest<{ rules: RuleStatus[] }>(r, { op: 'rules.list' }).catch(
-      () => undefined,
-    );
+    const reply = await this.workerRequest<{ rules: RuleStatus[]; calls?: OpCalls }>(r, {
+      op: 'rules.list',
+    }).catch(() => undefined);
     return {
       id: r.id,
       target: r.target,
@@ -594,20 +617,44 @@ export class Daemon {
       startedAt: r.startedAt,
       endsAt: live.expiry?.endsAt(r.rules.map((rule) => rule.id!)) ?? r.endsAt,
       state: r.step,
-      rules: (live.expiry ?? new RuleExpiry(() => {})).withExpiry(
-        reply?.rules ??
-          parseRules(r.rules).map((rule, i) => ({
-            id: rule.id ?? `rule-${i + 1}`,
-            rule,
-            matched: 0,
-            injected: 0,
-          })),
-      ),
+      rules: (live.expiry ?? new RuleExpiry(() => {}))
+        .withExpiry(
+          reply?.rules ??
+            parseRules(r.rules).map((rule, i) => ({
+              id: rule.id ?? `rule-${i + 1}`,
+              rule,
+              matched: 0,
+              injected: 0,
+            })),
+        )
+        .map((s) => this.withEffect(live, s, reply?.calls)),
+      calls: reply?.calls,
       swapped: live.lastSwap?.swapped,
       skipped: live.lastSwap?.skipped,
       pauseUs: live.lastSwap?.maxPauseUs,
       left: r.left,
     };
+  }
+
+  /** A rule's status with when it was set and, for a rule that does nothing, what to check. */
+  private withEffect<S extends RuleStatus>(live: Live, s: S, calls: OpCalls | undefined): S & RuleEffect {
+    const setAt = live.setAt.get(s.id);
+    if (setAt === undefined) return s;
+    // Only a live worker's counters say the rule does nothing; without them there is nothing to tell.
+    const hint =
+      live.record.step === 'active' && calls !== undefined
+        ? ruleHint({
+            rule: s.rule,
+            matched: s.matched,
+            injected: s.injected,
+            setAt,
+            now: Date.now(),
+            volumePath: live.record.volumePath,
+            calls,
+            afterMs: this.opts.hintAfterMs ?? DEFAULT_HINT_AFTER_MS,
+          })
+        : undefined;
+    return { ...s, setAt: new Date(setAt).toISOString(), ...(hint ? { hint } : {}) };
   }
 
   private async workerRequest<T = unknown>(r: InjectionRecord, req: ControlRequest): Promise<T> {
@@ -631,6 +678,13 @@ export class Daemon {
   get injectionCount(): number {
     return this.live.size;
   }
+}
+
+/** The rules just set start their clock (a replace drops the others' clocks). */
+function markSet(live: Live, rules: readonly RuleInput[], replace: boolean): void {
+  if (replace) live.setAt.clear();
+  const now = Date.now();
+  for (const r of rules) live.setAt.set(r.id!, now);
 }
 
 function validRules(input: unknown[]): RuleInput[] {

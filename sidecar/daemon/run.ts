@@ -2,6 +2,7 @@
 import { ControlServer } from '../control/server';
 import { Daemon } from './daemon';
 import { NativeSteps } from './native-steps';
+import { hintAfterMs } from './effect';
 
 export interface RunOptions {
   socket: string;
@@ -23,6 +24,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     runDir: opts.runDir,
     steps: new NativeSteps(),
     log,
+    hintAfterMs: hintAfterMs(),
   });
   const leftovers = await daemon.recoverLeftovers();
   if (leftovers > 0) log('recovered-leftovers', { count: leftovers });
