@@ -3,9 +3,10 @@
  * plugin reads the stand-in's kubeconfig, reads the pod, execs `chaosfs ctl` in its sidecar over
  * WebSocket v5.channel.k8s.io; that runs the real CLI against a real daemon, which finds the target by
  * the pod's containerID (the target sits in a real cgroup named by it) and injects into the running
- * process, which sees the delay, until recover.
+ * process, which sees the delay, until recover; `metrics` takes the same exec path.
  */
 import assert from 'node:assert/strict';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { requireRootAndFuse } from '../support/root';
@@ -405,5 +406,54 @@ describe('kubectl iochaos on pods, through the real kubectl and a real daemon', 
     assert.equal(rec.status, 0, rec.stderr);
     assert.notEqual(fdMountId(t.pid, '/held.dat'), onChaosFs, 'recovery moved the held fd off ChaosFS');
     assert.equal((await t.ask({ op: 'readHeld' })).value, 'held data');
+  });
+
+  // The same exec path status takes, no port in the sidecar.
+  it("metrics prints the sidecar's counters as Prometheus text, the numbers of status", async () => {
+    const kubectl = async (...args: string[]) => {
+      const r = await cluster.kubectl(['iochaos', ...args, '-n', NS]);
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout;
+    };
+    await kubectl(
+      'fault',
+      'pod/web-0',
+      '--path',
+      t.volume,
+      '--errno',
+      'EIO',
+      '--methods',
+      'write',
+      '--files',
+      'log.txt',
+    );
+    for (let i = 0; i < 2; i++) assert.equal((await t.ask({ op: 'append', data: 'lost' })).code, 'EIO');
+
+    const [entry] = JSON.parse(await kubectl('status', 'pod/web-0', '-o', 'json'));
+    const [rule] = entry.result.injections[0].rules as { id: string; matched: number; injected: number }[];
+    assert.ok(rule.injected >= 2, `the rule fired on the appends (${rule.injected})`);
+    const families = parsePrometheusTextFormat(await kubectl('metrics', 'pod/web-0'));
+    assert.equal(cluster.exec.calls.at(-1)?.pod, 'web-0', 'the sidecar was asked through pods/exec');
+    const sample = (name: string) => {
+      const found = families.find((f) => f.name === name)?.metrics ?? [];
+      assert.equal(found.length, 1, `one ${name} sample`);
+      return found[0];
+    };
+    const injected = sample('iochaos_faults_injected_total');
+    assert.deepEqual(
+      { ...injected.labels },
+      {
+        injection: entry.result.injections[0].id,
+        volume: t.volume,
+        target: 'app',
+        rule: rule.id,
+        action: 'fault',
+      },
+    );
+    assert.equal(Number(injected.value), rule.injected);
+    assert.equal(Number(sample('iochaos_rule_matched_total').value), rule.matched);
+    assert.equal(sample('iochaos_injections').value, '1');
+
+    await kubectl('recover', 'pod/web-0');
   });
 });
