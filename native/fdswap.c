@@ -115,6 +115,7 @@ static struct entry *add_entry(struct proc *p, int fd, const char *path, unsigne
 	e->ino = ino;
 	e->held_old = e->held_new = e->spare = -1;
 	e->pos = -1;
+	e->share = e->moved_slot = -1;
 	return e;
 }
 
@@ -529,8 +530,8 @@ static void *prepare_worker(void *arg)
 		if (i >= w->to)
 			break;
 		struct entry *e = &w->p->e[i];
-		if (e->prepared)
-			continue;
+		if (e->prepared || e->share >= 0 || e->moved_slot >= 0)
+			continue; /* shared ones: prepare_shared(), in order, after the one they share */
 		if (!as_app) {
 			e->prepared = 1;
 			snprintf(e->dropped_buf, sizeof e->dropped_buf,
@@ -565,9 +566,93 @@ static void release(struct entry *e)
 {
 	if (e->held_old >= 0)
 		close(e->held_old);
-	if (e->held_new >= 0)
+	e->held_old = -1;
+	if (e->held_new >= 0 && !e->keep_new) {
 		close(e->held_new);
-	e->held_old = e->held_new = -1;
+		e->held_new = -1;
+	}
+}
+
+/*
+ * Shared open files. `cmd > log 2>&1` gives fds 1 and 2 ONE open file, and a fork gives the child the
+ * parent's: one offset, one set of flags, one flock. Opened anew per fd, each would write at its own
+ * offset over the others' data. So an fd that shares its open file with one already prepared gets a
+ * dup of that one's new file, and the new file is shared the same way. Within a process, by kcmp of
+ * the two fds; across the processes of one run, by kcmp against our copies of the open files moved
+ * for earlier processes (kept, up to MAX_MOVED, for the run).
+ */
+struct moved {
+	unsigned long long ino;
+	int held_old, held_new;
+};
+#define MAX_MOVED 4096
+static struct moved *g_moved;
+static size_t g_nmoved;
+
+/* Marks each fd of p that shares its open file with an earlier fd of p or a moved one. */
+static void find_shared(struct proc *p)
+{
+	pid_t me = getpid();
+	for (size_t i = 0; i < p->n; i++) {
+		struct entry *e = &p->e[i];
+		if (e->fd < 0)
+			continue;
+		for (size_t j = 0; j < i && e->share < 0; j++)
+			if (p->e[j].fd >= 0 && p->e[j].share < 0 && p->e[j].moved_slot < 0 &&
+			    p->e[j].ino == e->ino &&
+			    sys_kcmp(p->t0, p->t0, KCMP_FILE, (unsigned long)p->e[j].fd,
+				     (unsigned long)e->fd) == 0) {
+				e->share = (long)j;
+				p->e[j].keep_new = 1;
+			}
+		for (size_t k = 0; k < g_nmoved && e->share < 0 && e->moved_slot < 0; k++)
+			if (g_moved[k].ino == e->ino &&
+			    sys_kcmp(me, p->t0, KCMP_FILE, (unsigned long)g_moved[k].held_old,
+				     (unsigned long)e->fd) == 0)
+				e->moved_slot = (long)k;
+	}
+}
+
+/* Keeps our copies of the open files e moved (old and new), for the processes after this one. */
+static void remember_moved(const struct entry *e)
+{
+	if (e->fd < 0 || e->dropped || e->share >= 0 || e->moved_slot >= 0 || e->held_old < 0 ||
+	    e->held_new < 0 || g_nmoved >= MAX_MOVED)
+		return;
+	if (!g_moved && !(g_moved = calloc(MAX_MOVED, sizeof *g_moved)))
+		return;
+	int o = fcntl(e->held_old, F_DUPFD_CLOEXEC, 0), n = o < 0 ? -1 : fcntl(e->held_new, F_DUPFD_CLOEXEC, 0);
+	if (n < 0) {
+		if (o >= 0)
+			close(o);
+		return; /* out of fds: later processes open their own (the old behaviour) */
+	}
+	g_moved[g_nmoved++] = (struct moved){e->ino, o, n};
+}
+
+/* prepare() for an fd that shares its open file: our copy of it, and a dup of the shared new file. */
+static void prepare_shared(struct proc *p, struct entry *e)
+{
+	e->prepared = 1;
+	const struct entry *with = e->share >= 0 ? &p->e[e->share] : NULL;
+	int src = with ? with->held_new : g_moved[e->moved_slot].held_new;
+	if (with && with->dropped) {
+		snprintf(e->dropped_buf, sizeof e->dropped_buf, "shares its open file with fd %d, which stays: %.90s",
+			 with->fd, with->dropped);
+		e->dropped = e->dropped_buf;
+		return;
+	}
+	e->held_old = sys_pidfd_getfd(p->pidfd, e->fd);
+	e->held_new = src >= 0 ? fcntl(src, F_DUPFD_CLOEXEC, 0) : -1;
+	if (e->held_old < 0 || e->held_new < 0) {
+		snprintf(e->dropped_buf, sizeof e->dropped_buf, "%s: %s",
+			 e->held_old < 0 ? "pidfd_getfd" : "taking the shared new file", strerror(errno));
+		e->dropped = e->dropped_buf;
+		return;
+	}
+	struct stat st;
+	e->isdir = fstat(e->held_new, &st) == 0 && S_ISDIR(st.st_mode);
+	e->pos = lseek(e->held_old, 0, SEEK_CUR); /* the new file has it: it is the same open file */
 }
 
 /* The cwd: its identity read through our own O_PATH open of /proc/PID/task/T/cwd. */
@@ -1381,7 +1466,9 @@ static void swap_process(struct proc *p)
 		prepare_parallel(p, off, off + batch < p->n ? off + batch : p->n);
 		for (next = off; next < p->n && k < batch; next++) {
 			struct entry *e = &p->e[next];
-			if (!e->prepared)
+			if (!e->prepared && (e->share >= 0 || e->moved_slot >= 0))
+				prepare_shared(p, e);
+			else if (!e->prepared)
 				prepare_parallel(p, next, next + 1);
 			if (e->dropped || hold_with_file(p, e)) {
 				release(e);
@@ -1408,8 +1495,11 @@ static void swap_process(struct proc *p)
 		int brc = swap_batch(&c, v, k, &undone);
 		p->batches++;
 		close_spares(&c, v, k);
-		for (size_t i = 0; i < k; i++)
+		for (size_t i = 0; i < k; i++) {
+			if (!brc && !undone)
+				remember_moved(v[i]);
 			release(v[i]);
+		}
 		if (brc || undone) {
 			for (size_t i = next; i < p->n; i++)
 				p->e[i].dropped = FAILED_WHY;
@@ -1610,6 +1700,7 @@ static void one_pid(struct jbuf *b, pid_t pid)
 		p.status = "nothing to swap";
 		goto done;
 	}
+	find_shared(&p);
 	swap_process(&p);
 	if (!p.error[0])
 		p.status = "swapped";

@@ -35,6 +35,10 @@ struct entry {
 	/* FD_MAP: the mapping [lo, hi) at file offset off, its protection and MAP_SHARED or not */
 	unsigned long lo, hi, off;
 	int prot, shared;
+	/* An fd that shares its open file (offset, flags, flock) with another: that one's index in
+	 * this process (-1 if none), or its slot among the files moved for earlier processes (-1). */
+	long share, moved_slot;
+	int keep_new;	 /* held_new stays open past its batch: later fds share it */
 	int nlocks;	 /* flock and OFD locks to take on the new file, read in the stop */
 	struct fd_lock locks[FDINFO_MAX_LOCKS];
 	const char *dropped; /* why it was not swapped after all (NULL: swapped); a failure */

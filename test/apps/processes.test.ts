@@ -5,6 +5,7 @@
  * locks (a flock is carried onto ChaosFS and back; a POSIX lock cannot be, and recovery says so). Each case: inject -> work -> recover (through the real kubectl-iochaos) -> work -> checks.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertRecovered, cli as runCli, lines, until, useAppNamespace } from './support';
@@ -128,6 +129,79 @@ describe('applications: processes that fork, exit, stat, rename and lock during 
     fs.writeFileSync(`${O}/stop`, '');
     await new Promise((resolve) => app.once('exit', resolve));
     assert.deepEqual(lines(`${O}/errors-after`), []);
+  });
+
+  it('stdout and stderr sent to one file stay one open file, in the process and in its child: no line lost', async () => {
+    const { d, ns } = current;
+    const before = ns.mountTable();
+    const V = ns.volume;
+    const O = ns.outside;
+    // `> log 2>&1`: fds 1 and 2 of the shell, and those of the child it forks, are ONE open file with
+    // one offset. Moved as separate open files, each would write at its own offset over the others.
+    const app = ns.start(
+      `exec > ${V}/app.log 2>&1; echo $$ > ${O}/app.pid; ` +
+        `( sh -c 'echo $PPID' > ${O}/child.pid; ` +
+        `while [ ! -e ${O}/stop ]; do sleep 0.05; done ) & ` +
+        `i=0; while [ ! -e ${O}/stop ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); sleep 0.01; done; wait`,
+    );
+    await until(
+      'the app and its child run',
+      () => lines(`${O}/app.pid`).length > 0 && lines(`${O}/child.pid`).length > 0,
+    );
+    const pid = Number(lines(`${O}/app.pid`)[0]);
+    const child = Number(lines(`${O}/child.pid`)[0]);
+    // kcmp(2): 0 when two fds are the same open file.
+    const sameFile = (pidA: number, fdA: number, pidB: number, fdB: number) =>
+      spawnSync(
+        'python3',
+        ['-c', `import ctypes; print(ctypes.CDLL(None).syscall(312, ${pidA}, ${pidB}, 0, ${fdA}, ${fdB}))`],
+        {
+          encoding: 'utf8',
+        },
+      ).stdout.trim();
+    const oneOpenFile = (when: string) => {
+      assert.equal(sameFile(pid, 1, pid, 2), '0', `${when}: the shell's fds 1 and 2 are one open file`);
+      assert.equal(sameFile(pid, 1, child, 1), '0', `${when}: and its child's fd 1 is that open file too`);
+    };
+    oneOpenFile('before');
+    await sleep(300);
+    cli(0, 'delay', `pid/${pid}`, '--path', V, '--delay', '1ms', '--methods', 'write');
+    const fuse = fs
+      .readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
+      .split('\n')
+      .find((l) => / - fuse\.chaosfs /.test(l))!;
+    for (const [p, fd] of [
+      [pid, 1],
+      [pid, 2],
+      [child, 1],
+    ] as const) {
+      const info = fs.readFileSync(`/proc/${p}/fdinfo/${fd}`, 'utf8');
+      assert.match(
+        info,
+        new RegExp(`^mnt_id:\\s+${fuse.split(' ')[0]}$`, 'm'),
+        `pid ${p} fd ${fd} is on ChaosFS`,
+      );
+    }
+    oneOpenFile('injected');
+    await sleep(1000);
+    cli(0, 'recover', `pid/${pid}`);
+    oneOpenFile('recovered');
+    await sleep(500);
+    fs.writeFileSync(`${O}/stop`, '');
+    await new Promise((resolve) => app.once('exit', resolve));
+    assertRecovered(ns, before, d.dir);
+    const log = ns.run(`cat ${V}/app.log`).stdout.split('\n').slice(0, -1);
+    const malformed = log.filter((l) => !/^(out|err) \d+$/.test(l));
+    assert.deepEqual(malformed.slice(0, 5), [], `every line whole (${malformed.length} not)`);
+    for (const what of ['out', 'err']) {
+      const seq = log.filter((l) => l.startsWith(`${what} `)).map((l) => Number(l.split(' ')[1]));
+      assert.ok(seq.length > 100, `${what}: ${seq.length} lines`);
+      assert.deepEqual(
+        seq.filter((n, k) => n !== k).slice(0, 5),
+        [],
+        `${what}: every line from 0 to ${seq.length - 1} once, in order`,
+      );
+    }
   });
 
   it('a flock is carried onto ChaosFS and back: no other process can take it at any point', async () => {
