@@ -236,13 +236,15 @@ export interface AppCase {
  * (`owner` as in startNamespace), after it both gone, with the daemon's log (and `failureLog`, the
  * app's own) printed when the case failed. The returned object holds the current case's pair.
  */
-export function useAppNamespace(opts: { owner?: string; failureLog?: () => string } = {}): AppCase {
+export function useAppNamespace(
+  opts: { owner?: string; sizeMb?: number; failureLog?: () => string } = {},
+): AppCase {
   const app = {} as AppCase;
   beforeEach(async () => {
     requireRootAndFuse();
     app.d = testDaemon();
     await app.d.start();
-    app.ns = await startNamespace({ owner: opts.owner });
+    app.ns = await startNamespace({ owner: opts.owner, sizeMb: opts.sizeMb });
   });
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') {

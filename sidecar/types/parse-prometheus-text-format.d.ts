@@ -1,4 +1,8 @@
-/** Types for parse-prometheus-text-format (it ships none): the prom2json shape it returns. */
+/**
+ * Types for parse-prometheus-text-format (a devDependency the tests parse metrics with; it ships
+ * none): the prom2json shape it returns. Here, not in test/: unit tests live next to the code, and
+ * the sidecar image compiles sidecar/ without test/.
+ */
 declare module 'parse-prometheus-text-format' {
   interface Sample {
     labels?: Record<string, string>;
