@@ -54,6 +54,7 @@ const onlyLocked = (p: SwapReport['processes'][number]) => {
 
 /** Swaps, then swaps again (the fds already moved are skipped) the processes only a lock held back. */
 async function swap(o: Parameters<typeof swapFds>[0]): Promise<SwapSummary> {
+  if (o.pids.length === 0) return { swapped: 0, skipped: 0, maxPauseUs: 0, failed: [] };
   const first = await swapOnce(o);
   const done = first.processes.filter((p) => !onlyLocked(p));
   let waiting = first.processes.filter(onlyLocked);
@@ -83,7 +84,6 @@ export class NativeSteps implements InjectionSteps {
   }
 
   swapIn(pids: number[], volumePath: string, fromMntId: number, nsPid: number): Promise<SwapSummary> {
-    if (pids.length === 0) return Promise.resolve({ swapped: 0, skipped: 0, maxPauseUs: 0, failed: [] });
     return swap({ pids, path: volumePath, from: { mntId: fromMntId }, to: { rootOf: nsPid } });
   }
 
@@ -94,7 +94,6 @@ export class NativeSteps implements InjectionSteps {
     originalRoot: string,
     backingOf?: number,
   ): Promise<SwapSummary> {
-    if (pids.length === 0) return Promise.resolve({ swapped: 0, skipped: 0, maxPauseUs: 0, failed: [] });
     return swap({ pids, path: volumePath, from: { mntId: fuseMntId }, to: { dir: originalRoot }, backingOf });
   }
 
